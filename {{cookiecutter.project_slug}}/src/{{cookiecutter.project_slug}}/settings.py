@@ -1,0 +1,194 @@
+"""The service's settings: the template's answers as defaults, the environment on top.
+
+This is the only module the template fills in. Everything else reads its settings
+from here, so changing a default after generation means editing one line below.
+The standard OTEL_* variables are read where the OpenTelemetry SDK reads them; the
+variables below are the service's own (see the README's table).
+"""
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+SERVICE_SLUG = {{ cookiecutter.project_slug | tojson }}
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = {{ cookiecutter.service_port | int }}
+DEFAULT_OTLP_PROTOCOL = {{ cookiecutter.otlp_protocol | tojson }}
+DEFAULT_OTLP_ENDPOINT = {{ cookiecutter.otlp_endpoint | tojson }}
+DEFAULT_SPAN_PROCESSOR = {{ cookiecutter.span_processor | tojson }}
+{%- if cookiecutter.include_downstream_client %}
+DEFAULT_DOWNSTREAM_URL: str | None = {{ cookiecutter.downstream_url.rstrip("/") | tojson }}
+DEFAULT_DOWNSTREAM_SERVICE: str | None = {{ cookiecutter.downstream_service | tojson }}
+{%- else %}
+DEFAULT_DOWNSTREAM_URL: str | None = None
+DEFAULT_DOWNSTREAM_SERVICE: str | None = None
+{%- endif %}
+DEFAULT_DOWNSTREAM_CONNECT_TIMEOUT = 1.0
+DEFAULT_DOWNSTREAM_READ_TIMEOUT = 5.0
+DEFAULT_SHUTDOWN_TIMEOUT = 5.0
+
+SPAN_PROCESSORS = ("batch", "simple")
+OTLP_PROTOCOLS = ("grpc", "http/protobuf")
+TRACES_EXPORTERS = ("otlp", "console", "none")
+
+
+class ConfigurationError(ValueError):
+    """A setting has a value the service cannot use; the message names the variable."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every setting in force; build it with `Settings.from_environ`."""
+
+    service_slug: str
+    host: str
+    port: int
+    otlp_protocol: str
+    otlp_traces_endpoint: str
+    span_processor: str
+    traces_exporters: tuple[str, ...]
+    sdk_disabled: bool
+    operation_spans: bool
+    downstream_url: str | None
+    downstream_service: str | None
+    downstream_connect_timeout: float
+    downstream_read_timeout: float
+    shutdown_timeout: float
+
+    @classmethod
+    def from_environ(cls, environ: Mapping[str, str] | None = None) -> "Settings":
+        """Read the settings, letting the environment override each default."""
+        env = os.environ if environ is None else environ
+        protocol = _choice(
+            env,
+            ("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "OTEL_EXPORTER_OTLP_PROTOCOL"),
+            OTLP_PROTOCOLS,
+            DEFAULT_OTLP_PROTOCOL,
+        )
+        return cls(
+            service_slug=SERVICE_SLUG,
+            host=_text(env, "SERVICE_HOST", DEFAULT_HOST) or DEFAULT_HOST,
+            port=_port(env, "SERVICE_PORT", DEFAULT_PORT),
+            otlp_protocol=protocol,
+            otlp_traces_endpoint=_traces_endpoint(env, protocol),
+            span_processor=_choice(
+                env,
+                ("SERVICE_SPAN_PROCESSOR",),
+                SPAN_PROCESSORS,
+                DEFAULT_SPAN_PROCESSOR,
+            ),
+            traces_exporters=_traces_exporters(env),
+            sdk_disabled=_flag(env, "OTEL_SDK_DISABLED", default=False),
+            operation_spans=_flag(env, "SERVICE_OPERATION_SPANS", default=False),
+            # Without the client stub there is nothing to point elsewhere.
+            downstream_url=_text(env, "SERVICE_DOWNSTREAM_URL", DEFAULT_DOWNSTREAM_URL)
+            if DEFAULT_DOWNSTREAM_SERVICE is not None
+            else None,
+            downstream_service=DEFAULT_DOWNSTREAM_SERVICE,
+            downstream_connect_timeout=_seconds(
+                env,
+                "SERVICE_DOWNSTREAM_CONNECT_TIMEOUT",
+                DEFAULT_DOWNSTREAM_CONNECT_TIMEOUT,
+            ),
+            downstream_read_timeout=_seconds(
+                env, "SERVICE_DOWNSTREAM_READ_TIMEOUT", DEFAULT_DOWNSTREAM_READ_TIMEOUT
+            ),
+            shutdown_timeout=_seconds(
+                env, "SERVICE_SHUTDOWN_TIMEOUT", DEFAULT_SHUTDOWN_TIMEOUT
+            ),
+        )
+
+
+def _raw(env: Mapping[str, str], name: str) -> str | None:
+    value = env.get(name, "").strip()
+    return value or None
+
+
+def _text(env: Mapping[str, str], name: str, default: str | None) -> str | None:
+    value = _raw(env, name)
+    return value.rstrip("/") if value else default
+
+
+def _choice(
+    env: Mapping[str, str],
+    names: tuple[str, ...],
+    choices: tuple[str, ...],
+    default: str,
+) -> str:
+    for name in names:
+        value = _raw(env, name)
+        if value is None:
+            continue
+        if value.lower() not in choices:
+            raise ConfigurationError(
+                f"{name} must be one of {', '.join(choices)}, got {value!r}"
+            )
+        return value.lower()
+    return default
+
+
+def _flag(env: Mapping[str, str], name: str, *, default: bool) -> bool:
+    value = _raw(env, name)
+    if value is None:
+        return default
+    if value.lower() not in ("true", "false"):
+        raise ConfigurationError(f"{name} must be true or false, got {value!r}")
+    return value.lower() == "true"
+
+
+def _seconds(env: Mapping[str, str], name: str, default: float) -> float:
+    value = _raw(env, name)
+    if value is None:
+        return default
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = -1.0
+    if not seconds > 0:
+        raise ConfigurationError(
+            f"{name} must be a positive number of seconds, got {value!r}"
+        )
+    return seconds
+
+
+def _port(env: Mapping[str, str], name: str, default: int) -> int:
+    value = _raw(env, name)
+    if value is None:
+        return default
+    if not value.isdigit() or not 1 <= int(value) <= 65535:
+        raise ConfigurationError(
+            f"{name} must be a port from 1 to 65535, got {value!r}"
+        )
+    return int(value)
+
+
+def _traces_endpoint(env: Mapping[str, str], protocol: str) -> str:
+    """Resolve the traces endpoint by the SDK's rules, so the startup log is true.
+
+    The traces-specific variable is used as it is. The generic one, like the
+    template's answer, is the collector's base URL: over HTTP it gets /v1/traces
+    appended; over gRPC it is the address itself, and without a scheme it means TLS.
+    """
+    specific = _raw(env, "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
+    if specific is not None:
+        return specific
+    base = _raw(env, "OTEL_EXPORTER_OTLP_ENDPOINT") or DEFAULT_OTLP_ENDPOINT
+    if protocol == "http/protobuf":
+        return base.removesuffix("/") + "/v1/traces"
+    return base
+
+
+def _traces_exporters(env: Mapping[str, str]) -> tuple[str, ...]:
+    value = _raw(env, "OTEL_TRACES_EXPORTER")
+    if value is None:
+        return ("otlp",)
+    names = tuple(
+        dict.fromkeys(n.strip().lower() for n in value.split(",") if n.strip())
+    )
+    unknown = [name for name in names if name not in TRACES_EXPORTERS]
+    if unknown or not names:
+        raise ConfigurationError(
+            "OTEL_TRACES_EXPORTER must be a comma-separated list of "
+            f"{', '.join(TRACES_EXPORTERS)}, got {value!r}"
+        )
+    return tuple(name for name in names if name != "none")
