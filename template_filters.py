@@ -1,4 +1,4 @@
-"""A Jinja filter that turns a free-text answer into a safe TOML string.
+"""A Jinja filter that makes a free-text answer safe inside a TOML string.
 
 Cookiecutter loads this module through `_extensions` in cookiecutter.json. Jinja's
 own `tojson` is not enough for TOML: it escapes characters outside the Basic
@@ -25,7 +25,6 @@ def _toml_char(char: str) -> str:
 
 
 @simple_filter
-def toml_string(text: object) -> str:
-    """Render text as a TOML basic string, quotes included."""
-    return '"' + "".join(_toml_char(char) for char in _one_line(text)) + '"'
-
+def toml_escape(text: object) -> str:
+    """Escape text for the inside of a TOML basic string ("...")."""
+    return "".join(_toml_char(char) for char in _one_line(text))

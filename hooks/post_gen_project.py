@@ -54,16 +54,20 @@ def main(project_dir: Path, answers: dict) -> int:
     return 0
 
 
+def rendered_answers() -> dict[str, object]:
+    """The answers, as cookiecutter rendered them into this file through tojson."""
+    return {
+        "project_slug": json.loads(
+            r'''{{ cookiecutter.project_slug | tojson }}'''
+        ),
+        "service_port": json.loads(
+            r'''{{ cookiecutter.service_port | tojson }}'''
+        ),
+        "include_downstream_client": json.loads(
+            r'''{{ cookiecutter.include_downstream_client | tojson }}'''
+        ),
+    }
+
+
 if __name__ == "__main__":
-    sys.exit(
-        main(
-            Path.cwd(),
-            {
-                "project_slug": json.loads(r'''{{ cookiecutter.project_slug | tojson }}'''),
-                "service_port": json.loads(r'''{{ cookiecutter.service_port | tojson }}'''),
-                "include_downstream_client": json.loads(
-                    r'''{{ cookiecutter.include_downstream_client | tojson }}'''
-                ),
-            },
-        )
-    )
+    sys.exit(main(Path.cwd(), rendered_answers()))

@@ -72,7 +72,7 @@ def check_choice(choices: tuple[str, ...]) -> Callable[[object], str | None]:
 
 
 def check_http_url(value: object) -> str | None:
-    expected = "must be an http:// or https:// URL with a host, such as http://localhost:4317"
+    expected = "must be an http:// or https:// URL with a host, e.g. http://localhost:4317"
     if not isinstance(value, str) or URL_FORBIDDEN.search(value):
         return expected
     try:
@@ -144,23 +144,38 @@ def main(answers: Mapping[str, object]) -> int:
     return 1 if problems else 0
 
 
+def rendered_answers() -> dict[str, object]:
+    """The answers, as cookiecutter rendered them into this file through tojson."""
+    return {
+        "project_name": json.loads(
+            r'''{{ cookiecutter.project_name | tojson }}'''
+        ),
+        "project_slug": json.loads(
+            r'''{{ cookiecutter.project_slug | tojson }}'''
+        ),
+        "service_port": json.loads(
+            r'''{{ cookiecutter.service_port | tojson }}'''
+        ),
+        "otlp_protocol": json.loads(
+            r'''{{ cookiecutter.otlp_protocol | tojson }}'''
+        ),
+        "otlp_endpoint": json.loads(
+            r'''{{ cookiecutter.otlp_endpoint | tojson }}'''
+        ),
+        "span_processor": json.loads(
+            r'''{{ cookiecutter.span_processor | tojson }}'''
+        ),
+        "include_downstream_client": json.loads(
+            r'''{{ cookiecutter.include_downstream_client | tojson }}'''
+        ),
+        "downstream_url": json.loads(
+            r'''{{ cookiecutter.downstream_url | tojson }}'''
+        ),
+        "downstream_service": json.loads(
+            r'''{{ cookiecutter.downstream_service | tojson }}'''
+        ),
+    }
+
+
 if __name__ == "__main__":
-    sys.exit(
-        main(
-            {
-                "project_name": json.loads(r'''{{ cookiecutter.project_name | tojson }}'''),
-                "project_slug": json.loads(r'''{{ cookiecutter.project_slug | tojson }}'''),
-                "service_port": json.loads(r'''{{ cookiecutter.service_port | tojson }}'''),
-                "otlp_protocol": json.loads(r'''{{ cookiecutter.otlp_protocol | tojson }}'''),
-                "otlp_endpoint": json.loads(r'''{{ cookiecutter.otlp_endpoint | tojson }}'''),
-                "span_processor": json.loads(r'''{{ cookiecutter.span_processor | tojson }}'''),
-                "include_downstream_client": json.loads(
-                    r'''{{ cookiecutter.include_downstream_client | tojson }}'''
-                ),
-                "downstream_url": json.loads(r'''{{ cookiecutter.downstream_url | tojson }}'''),
-                "downstream_service": json.loads(
-                    r'''{{ cookiecutter.downstream_service | tojson }}'''
-                ),
-            }
-        )
-    )
+    sys.exit(main(rendered_answers()))

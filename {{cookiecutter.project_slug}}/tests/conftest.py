@@ -51,4 +51,3 @@ def tracing(settings: Settings, span_exporter: InMemorySpanExporter) -> Tracing:
 def client(settings: Settings, tracing: Tracing) -> Iterator[TestClient]:
     with TestClient(create_app(settings, tracing)) as test_client:
         yield test_client
-

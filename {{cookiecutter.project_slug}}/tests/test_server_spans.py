@@ -7,11 +7,16 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import (
     InMemorySpanExporter,
 )
 from opentelemetry.trace import SpanKind, StatusCode
-from span_queries import only_span, parent_id_hex, span_id_hex, trace_id_hex
 
 from {{ cookiecutter.project_slug }}.app import create_app
 from {{ cookiecutter.project_slug }}.settings import Settings
-from {{ cookiecutter.project_slug }}.telemetry import Tracing, build_resource, build_tracing
+from {{ cookiecutter.project_slug }}.telemetry import (
+    Tracing,
+    build_resource,
+    build_tracing,
+)
+
+from span_queries import only_span, parent_id_hex, span_id_hex, trace_id_hex
 
 SLUG = "{{ cookiecutter.project_slug }}"
 ROUTE = f"/{SLUG}"
@@ -111,7 +116,9 @@ def test_lifespan_exit_flushes_spans_still_queued_in_the_batch_processor(setting
     exporter = InMemorySpanExporter()
     provider = TracerProvider(resource=build_resource(settings))
     # A delay far longer than the test: only the shutdown flush can export.
-    provider.add_span_processor(BatchSpanProcessor(exporter, schedule_delay_millis=600_000))
+    provider.add_span_processor(
+        BatchSpanProcessor(exporter, schedule_delay_millis=600_000)
+    )
     app = create_app(settings, Tracing(provider, owned=True, summary="batch"))
 
     with TestClient(app) as client:
@@ -136,9 +143,7 @@ def test_disabled_sdk_serves_every_route_without_tracing(monkeypatch):
     assert "disabled" in tracing.summary
 
 
-def test_server_error_marks_the_server_span_as_error(
-    settings, tracing, span_exporter
-):
+def test_server_error_marks_the_server_span_as_error(settings, tracing, span_exporter):
     app = create_app(settings, tracing)
 
     @app.get("/boom")

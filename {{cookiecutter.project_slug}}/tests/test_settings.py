@@ -1,4 +1,4 @@
-"""Settings: the template's answers as defaults, the environment on top, bad values refused."""
+"""Settings: the template's answers as defaults, the environment on top."""
 
 import pytest
 

@@ -195,7 +195,8 @@ def test_startup_logs_one_line_naming_where_spans_go(settings, caplog):
     with caplog.at_level(logging.INFO), TestClient(create_app(settings, tracing)):
         pass
 
-    lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("tracing:")]
+    messages = [record.getMessage() for record in caplog.records]
+    lines = [message for message in messages if message.startswith("tracing:")]
     assert len(lines) == 1
     for part in (
         f"service.name={SLUG}",

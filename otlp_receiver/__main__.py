@@ -1,0 +1,148 @@
+"""Command line entry point: ``python -m otlp_receiver``.
+
+Runs a receiver until SIGINT or SIGTERM, then exits with code 0.
+
+stdout carries the startup line, flushed at once so a parent process can read
+the bound ports (useful with port 0)::
+
+    otlp_receiver listening grpc=127.0.0.1:4317 http=127.0.0.1:4318
+
+and, with ``--print-traces``, the waterfall of each trace once it has been
+quiet for about a second. stderr carries one log line per export request.
+A parent that pipes stdout or stderr must keep reading them, or the receiver
+blocks once the pipe buffer is full.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+import threading
+from collections.abc import Sequence
+from types import FrameType
+
+from otlp_receiver.grpc_transport import host_port
+from otlp_receiver.jsonl import JsonlAppender
+from otlp_receiver.model import ExportRecord, ReceivedSpan
+from otlp_receiver.quiet_traces import QuietTraceTracker
+from otlp_receiver.receiver import DEFAULT_HOST, ExportListener, OtlpReceiver
+
+DEFAULT_GRPC_PORT = 4317
+DEFAULT_HTTP_PORT = 4318
+POLL_SECONDS = 0.2
+
+logger = logging.getLogger("otlp_receiver")
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m otlp_receiver",
+        description="Local OTLP trace receiver (gRPC and HTTP/protobuf) for "
+        "development and tests.",
+    )
+    parser.add_argument("--host", default=DEFAULT_HOST, help="address to bind")
+    parser.add_argument(
+        "--grpc-port", type=int, default=DEFAULT_GRPC_PORT, help="0 picks a free port"
+    )
+    parser.add_argument(
+        "--http-port", type=int, default=DEFAULT_HTTP_PORT, help="0 picks a free port"
+    )
+    parser.add_argument(
+        "--jsonl", metavar="PATH", help="append every received span to PATH"
+    )
+    parser.add_argument(
+        "--print-traces",
+        action="store_true",
+        help="print a waterfall of each trace once it has been quiet for ~1 s",
+    )
+    parser.add_argument(
+        "--ascii", action="store_true", help="draw waterfalls with ASCII only"
+    )
+    return parser.parse_args(argv)
+
+
+def listening_line(receiver: OtlpReceiver) -> str:
+    return " ".join(
+        [
+            "otlp_receiver listening",
+            f"grpc={_address(receiver.host, receiver.grpc_port)}",
+            f"http={_address(receiver.host, receiver.http_port)}",
+        ]
+    )
+
+
+def _address(host: str, port: int | None) -> str:
+    return "off" if port is None else host_port(host, port)
+
+
+def _request_stop_on_signals(stop: threading.Event) -> None:
+    def request_stop(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGINT, request_stop)
+    signal.signal(signal.SIGTERM, request_stop)
+
+
+def _export_listener(
+    jsonl: JsonlAppender | None, quiet_traces: QuietTraceTracker | None
+) -> ExportListener:
+    def on_export(record: ExportRecord, spans: list[ReceivedSpan]) -> None:
+        logger.info(
+            "%s export: %d span(s), services: %s",
+            record.transport,
+            record.span_count,
+            ", ".join(name or "(none)" for name in record.service_names) or "-",
+        )
+        if jsonl is not None:
+            jsonl.append(spans)
+        if quiet_traces is not None:
+            quiet_traces.note(spans)
+
+    return on_export
+
+
+def _print_traces(receiver: OtlpReceiver, trace_ids: list[str], ascii: bool) -> None:
+    for trace_id in trace_ids:
+        if trace_id in receiver.traces():
+            print(receiver.render(trace_id, ascii=ascii) + "\n", flush=True)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO,
+        format="%(asctime)s %(name)s %(message)s",
+        stream=sys.stderr,
+    )
+    stop = threading.Event()
+    _request_stop_on_signals(stop)
+    quiet_traces = QuietTraceTracker() if args.print_traces else None
+    jsonl = JsonlAppender(args.jsonl) if args.jsonl else None
+    receiver = OtlpReceiver(
+        host=args.host,
+        grpc_port=args.grpc_port,
+        http_port=args.http_port,
+        on_export=_export_listener(jsonl, quiet_traces),
+    )
+    try:
+        receiver.start()
+    except OSError as error:
+        print(f"otlp_receiver: {error}", file=sys.stderr)
+        return 1
+    try:
+        print(listening_line(receiver), flush=True)
+        while not stop.wait(POLL_SECONDS):
+            if quiet_traces is not None:
+                _print_traces(receiver, quiet_traces.pop_quiet(), args.ascii)
+    finally:
+        receiver.stop()
+    if quiet_traces is not None:
+        # Traces still settling when we were stopped are shown rather than lost.
+        _print_traces(receiver, quiet_traces.pop_all(), args.ascii)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

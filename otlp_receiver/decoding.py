@@ -1,0 +1,102 @@
+"""Translation of OTLP trace protobuf messages into :class:`ReceivedSpan` values.
+
+This is the only module that knows the shape of ``ExportTraceServiceRequest``;
+both transports hand their decoded request here.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterable
+from typing import Any
+
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+    ExportTraceServiceRequest,
+)
+from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
+from opentelemetry.proto.trace.v1.trace_pb2 import Span
+
+from otlp_receiver.model import SPAN_KINDS, STATUS_CODES, ReceivedSpan, Transport
+
+SERVICE_NAME_KEY = "service.name"
+
+
+def decode_any_value(value: AnyValue) -> Any:
+    """Return the Python value held by an OTLP ``AnyValue`` (bytes become hex)."""
+    which = value.WhichOneof("value")
+    if which == "string_value":
+        return value.string_value
+    if which == "bool_value":
+        return value.bool_value
+    if which == "int_value":
+        return value.int_value
+    if which == "double_value":
+        return value.double_value
+    if which == "array_value":
+        return [decode_any_value(item) for item in value.array_value.values]
+    if which == "kvlist_value":
+        return decode_attributes(value.kvlist_value.values)
+    if which == "bytes_value":
+        return value.bytes_value.hex()
+    # Unset values and string-table indexes (only meaningful for profiles).
+    return None
+
+
+def decode_attributes(key_values: Iterable[KeyValue]) -> dict[str, Any]:
+    return {kv.key: decode_any_value(kv.value) for kv in key_values}
+
+
+def decode_request(
+    request: ExportTraceServiceRequest, transport: Transport
+) -> list[ReceivedSpan]:
+    """Flatten every span of an export request, in the order they were sent."""
+    spans: list[ReceivedSpan] = []
+    for resource_spans in request.resource_spans:
+        resource_attributes = decode_attributes(resource_spans.resource.attributes)
+        service_name = str(resource_attributes.get(SERVICE_NAME_KEY, ""))
+        for scope_spans in resource_spans.scope_spans:
+            for span in scope_spans.spans:
+                spans.append(
+                    _decode_span(
+                        span,
+                        resource_attributes=resource_attributes,
+                        service_name=service_name,
+                        scope_name=scope_spans.scope.name,
+                        transport=transport,
+                    )
+                )
+    return spans
+
+
+def _decode_span(
+    span: Span,
+    *,
+    resource_attributes: dict[str, Any],
+    service_name: str,
+    scope_name: str,
+    transport: Transport,
+) -> ReceivedSpan:
+    return ReceivedSpan(
+        trace_id=span.trace_id.hex(),
+        span_id=span.span_id.hex(),
+        parent_span_id=span.parent_span_id.hex() or None,
+        name=span.name,
+        kind=_enum_label(SPAN_KINDS, span.kind),
+        start_ns=span.start_time_unix_nano,
+        end_ns=span.end_time_unix_nano,
+        status=_enum_label(STATUS_CODES, span.status.code),
+        status_message=span.status.message,
+        attributes=decode_attributes(span.attributes),
+        # Each span gets its own copy so mutating one cannot change its siblings.
+        resource_attributes=copy.deepcopy(resource_attributes),
+        service_name=service_name,
+        scope_name=scope_name,
+        transport=transport,
+    )
+
+
+def _enum_label(labels: tuple[str, ...], number: int) -> str:
+    # Proto3 enums are open: a newer sender may use numbers we do not know yet.
+    if 0 <= number < len(labels):
+        return labels[number]
+    return labels[0]

@@ -1,0 +1,87 @@
+"""Every combination of answers bakes a clean project that passes its own tests."""
+
+import sys
+
+import pytest
+
+from baking import (
+    COMBINATIONS,
+    combination_id,
+    declared_dependencies,
+    expected_dependencies,
+    run,
+    run_generated_tests,
+    text_files,
+)
+
+LEFTOVER_MARKERS = ("{{", "{%", "cookiecutter.")
+
+
+@pytest.fixture(scope="module", params=COMBINATIONS, ids=combination_id)
+def baked(request, cookies_session):
+    answers = request.param
+    result = cookies_session.bake(extra_context=answers)
+    assert result.exit_code == 0, result.exception
+    return answers, result.project_path
+
+
+def test_bake_succeeds_with_the_project_named_after_the_slug(baked):
+    _, project_dir = baked
+
+    assert project_dir.name == "my_service"
+    assert (project_dir / "src" / "my_service" / "app.py").is_file()
+
+
+def test_no_template_syntax_is_left_in_any_file(baked):
+    _, project_dir = baked
+
+    leftovers = [
+        f"{path.relative_to(project_dir)}: {marker}"
+        for path, text in text_files(project_dir)
+        for marker in LEFTOVER_MARKERS
+        if marker in text
+    ]
+    assert leftovers == []
+
+
+def test_ruff_check_is_clean(baked):
+    _, project_dir = baked
+
+    result = run([sys.executable, "-m", "ruff", "check", "."], project_dir)
+
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_ruff_format_is_clean(baked):
+    _, project_dir = baked
+
+    result = run([sys.executable, "-m", "ruff", "format", "--check", "."], project_dir)
+
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_pyproject_lists_exactly_the_dependencies_the_answers_call_for(baked):
+    answers, project_dir = baked
+
+    assert declared_dependencies(project_dir) == expected_dependencies(answers)
+
+
+def test_client_files_exist_only_with_the_client(baked):
+    answers, project_dir = baked
+    client_files = [
+        project_dir / "src" / "my_service" / "downstream_client.py",
+        project_dir / "tests" / "test_downstream_client.py",
+    ]
+
+    present = [path.is_file() for path in client_files]
+
+    assert present == [answers["include_downstream_client"]] * len(client_files)
+
+
+def test_generated_project_tests_pass(baked):
+    _, project_dir = baked
+
+    result = run_generated_tests(project_dir)
+
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
+    assert " passed" in result.stdout
