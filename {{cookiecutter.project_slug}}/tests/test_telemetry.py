@@ -40,9 +40,11 @@ class BatchRecordingExporter(InMemorySpanExporter):
     def __init__(self) -> None:
         super().__init__()
         self.batch_sizes: list[int] = []
+        self.threads: set[threading.Thread] = set()
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
         self.batch_sizes.append(len(spans))
+        self.threads.add(threading.current_thread())
         return super().export(spans)
 
 
@@ -91,8 +93,46 @@ def test_simple_processor_exports_each_span_as_it_ends(monkeypatch, capsys):
 
     with provider.get_tracer("test").start_as_current_span("exported-at-once"):
         pass
+    output = ""
+    deadline = time.monotonic() + 2
+    while "exported-at-once" not in output and time.monotonic() < deadline:
+        time.sleep(0.01)
+        output += capsys.readouterr().out
 
-    assert "exported-at-once" in capsys.readouterr().out
+    assert "exported-at-once" in output
+    provider.shutdown()
+
+
+def test_simple_processor_sends_spans_one_by_one_off_the_ending_thread():
+    exporter = BatchRecordingExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(build_span_processor("simple", exporter))
+
+    for index in range(3):
+        provider.get_tracer("test").start_span(f"span-{index}").end()
+    deadline = time.monotonic() + 2
+    while len(exporter.batch_sizes) < 3 and time.monotonic() < deadline:
+        time.sleep(0.01)
+
+    assert exporter.batch_sizes == [1, 1, 1]
+    assert threading.main_thread() not in exporter.threads
+    provider.shutdown()
+
+
+@pytest.mark.parametrize("kind", ["batch", "simple"])
+def test_stuck_exporter_never_delays_the_code_that_ends_spans(kind):
+    exporter = StuckExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(build_span_processor(kind, exporter))
+    tracer = provider.get_tracer("test")
+
+    started = time.monotonic()
+    for index in range(200):
+        tracer.start_span(f"span-{index}").end()
+    elapsed = time.monotonic() - started
+    exporter.release.set()
+
+    assert elapsed < 0.5, f"ending 200 spans took {elapsed:.2f} s"
     provider.shutdown()
 
 

@@ -24,16 +24,25 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import (
     BatchSpanProcessor,
     ConsoleSpanExporter,
-    SimpleSpanProcessor,
     SpanExporter,
     SpanProcessor,
 )
 
 from . import __version__
+from .export_health import (
+    ExporterLogFolder,
+    OutageReportingExporter,
+    fold_exporter_logs,
+)
+from .redaction import QueryRedactingSpanProcessor
 from .settings import ConfigurationError, Settings
 
 logger = logging.getLogger(__name__)
 
+# How often the `simple` processor's worker looks for a span it was not woken
+# for; it is woken at once for every span that ends.
+SIMPLE_WAKE_MILLIS = 100
+_exporter_log_folder = ExporterLogFolder()
 _EXPORTER_PACKAGES = {
     "grpc": "opentelemetry-exporter-otlp-proto-grpc",
     "http/protobuf": "opentelemetry-exporter-otlp-proto-http",
@@ -90,7 +99,13 @@ def build_exporters(settings: Settings) -> list[SpanExporter]:
     exporters: list[SpanExporter] = []
     for name in settings.traces_exporters:
         if name == "otlp":
-            exporters.append(build_otlp_exporter(settings))
+            otlp = build_otlp_exporter(settings)
+            fold_exporter_logs(_exporter_log_folder)
+            exporters.append(
+                OutageReportingExporter(
+                    otlp, settings.otlp_traces_endpoint, _exporter_log_folder
+                )
+            )
         elif name == "console":
             # sys.stdout looked up now, not at import: redirected output gets spans.
             exporters.append(ConsoleSpanExporter(out=sys.stdout))
@@ -98,13 +113,28 @@ def build_exporters(settings: Settings) -> list[SpanExporter]:
 
 
 def build_span_processor(kind: str, exporter: SpanExporter) -> SpanProcessor:
+    """The batch processor, or its one-span-at-a-time form for `simple`.
+
+    The SDK's SimpleSpanProcessor exports on the thread that ends the span: in
+    an async service that is the event loop, and with the collector down every
+    request then waits through the exporter's retries (about 7 s each). Here
+    `simple` keeps its meaning, each span sent on its own as soon as it ends,
+    but on the processor's worker thread with a bounded queue, so a slow or dead
+    collector costs dropped spans, never stalled requests.
+    """
     if kind == "simple":
-        return SimpleSpanProcessor(exporter)
+        return BatchSpanProcessor(
+            exporter,
+            max_export_batch_size=1,
+            schedule_delay_millis=SIMPLE_WAKE_MILLIS,
+        )
     return BatchSpanProcessor(exporter)
 
 
 def build_tracer_provider(settings: Settings) -> TracerProvider:
     provider = TracerProvider(resource=build_resource(settings))
+    # First, so no exporter ever sees an unredacted span.
+    provider.add_span_processor(QueryRedactingSpanProcessor())
     for exporter in build_exporters(settings):
         provider.add_span_processor(
             build_span_processor(settings.span_processor, exporter)
