@@ -114,8 +114,46 @@ def test_traces_exporter_none_means_no_exporter():
         ("OTEL_TRACES_EXPORTER", "zipkin"),
         ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/json"),
         ("OTEL_SDK_DISABLED", "maybe"),
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", "not a url"),
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", "ftp://collector:4317"),
+        ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "http://"),
+        ("OTEL_EXPORTER_OTLP_TIMEOUT", "-5"),
+        ("OTEL_EXPORTER_OTLP_TRACES_TIMEOUT", "soon"),
+        ("OTEL_BSP_MAX_QUEUE_SIZE", "0"),
+        ("OTEL_BSP_SCHEDULE_DELAY", "-1"),
+        ("OTEL_TRACES_SAMPLER", "sometimes"),
+        ("SERVICE_DOWNSTREAM_CONNECT_TIMEOUT", "0"),
     ],
 )
 def test_bad_value_is_refused_with_the_variable_named(name, value):
     with pytest.raises(ConfigurationError, match=name):
         Settings.from_environ({name: value})
+
+
+def test_ratio_sampler_argument_must_be_between_zero_and_one():
+    environ = {"OTEL_TRACES_SAMPLER": "traceidratio", "OTEL_TRACES_SAMPLER_ARG": "2"}
+
+    with pytest.raises(ConfigurationError, match="OTEL_TRACES_SAMPLER_ARG"):
+        Settings.from_environ(environ)
+
+
+def test_batch_larger_than_the_queue_is_refused():
+    environ = {
+        "OTEL_BSP_MAX_QUEUE_SIZE": "10",
+        "OTEL_BSP_MAX_EXPORT_BATCH_SIZE": "20",
+    }
+
+    with pytest.raises(ConfigurationError, match="OTEL_BSP_MAX_EXPORT_BATCH_SIZE"):
+        Settings.from_environ(environ)
+
+
+def test_valid_sdk_variables_are_accepted():
+    environ = {
+        "OTEL_EXPORTER_OTLP_TIMEOUT": "2.5",
+        "OTEL_BSP_MAX_QUEUE_SIZE": "4096",
+        "OTEL_BSP_MAX_EXPORT_BATCH_SIZE": "256",
+        "OTEL_TRACES_SAMPLER": "parentbased_traceidratio",
+        "OTEL_TRACES_SAMPLER_ARG": "0.1",
+    }
+
+    assert Settings.from_environ(environ).service_slug

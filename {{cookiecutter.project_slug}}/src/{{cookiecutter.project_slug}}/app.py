@@ -10,6 +10,7 @@ Run it with `uvicorn --factory {{ cookiecutter.project_slug }}.app:create_app` o
 """
 
 import logging
+import sys
 from collections.abc import AsyncIterator, MutableMapping
 from contextlib import asynccontextmanager
 from typing import Any
@@ -20,7 +21,7 @@ from fastapi import FastAPI
 from . import __version__
 from .logs import configure_logging
 from .routes import HEALTH_PATH, build_router
-from .settings import Settings
+from .settings import ConfigurationError, Settings
 from .telemetry import Tracing, install_tracing, shutdown_tracer_provider
 
 logger = logging.getLogger(__package__)
@@ -35,8 +36,14 @@ def create_app(
 ) -> FastAPI:
     """Build the service. Tests pass their own `tracing`, not the global one."""
     configure_logging()
-    settings = settings or Settings.from_environ()
-    tracing = tracing or install_tracing(settings)
+    try:
+        settings = settings or Settings.from_environ()
+        tracing = tracing or install_tracing(settings)
+    except ConfigurationError as error:
+        # uvicorn would print a traceback; the one line naming the variable is
+        # the whole story, and serving without the tracing asked for is worse.
+        print(f"{__package__}: configuration error: {error}", file=sys.stderr)
+        raise SystemExit(2) from None
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -9,6 +9,8 @@ variables below are the service's own (see the README's table).
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
+from importlib.metadata import entry_points
+from urllib.parse import urlsplit
 
 SERVICE_SLUG = {{ cookiecutter.project_slug | tojson }}
 DEFAULT_HOST = "127.0.0.1"
@@ -28,6 +30,20 @@ DEFAULT_DOWNSTREAM_READ_TIMEOUT = 5.0
 DEFAULT_SHUTDOWN_TIMEOUT = 3.0
 
 SPAN_PROCESSORS = ("batch", "simple")
+BUILT_IN_SAMPLERS = (
+    "always_on",
+    "always_off",
+    "traceidratio",
+    "parentbased_always_on",
+    "parentbased_always_off",
+    "parentbased_traceidratio",
+)
+BATCH_PROCESSOR_INTEGERS = (
+    "OTEL_BSP_SCHEDULE_DELAY",
+    "OTEL_BSP_EXPORT_TIMEOUT",
+    "OTEL_BSP_MAX_QUEUE_SIZE",
+    "OTEL_BSP_MAX_EXPORT_BATCH_SIZE",
+)
 OTLP_PROTOCOLS = ("grpc", "http/protobuf")
 TRACES_EXPORTERS = ("otlp", "console", "none")
 
@@ -59,6 +75,7 @@ class Settings:
     def from_environ(cls, environ: Mapping[str, str] | None = None) -> "Settings":
         """Read the settings, letting the environment override each default."""
         env = os.environ if environ is None else environ
+        check_sdk_variables(env)
         protocol = _choice(
             env,
             ("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "OTEL_EXPORTER_OTLP_PROTOCOL"),
@@ -81,7 +98,7 @@ class Settings:
             sdk_disabled=_flag(env, "OTEL_SDK_DISABLED", default=False),
             operation_spans=_flag(env, "SERVICE_OPERATION_SPANS", default=False),
             # Without the client stub there is nothing to point elsewhere.
-            downstream_url=_text(env, "SERVICE_DOWNSTREAM_URL", DEFAULT_DOWNSTREAM_URL)
+            downstream_url=_downstream_url(env)
             if DEFAULT_DOWNSTREAM_SERVICE is not None
             else None,
             downstream_service=DEFAULT_DOWNSTREAM_SERVICE,
@@ -162,6 +179,87 @@ def _port(env: Mapping[str, str], name: str, default: int) -> int:
     return int(value)
 
 
+def _http_url(name: str, value: str) -> str:
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigurationError(
+            f"{name} must be an http:// or https:// URL with a host, got {value!r}"
+        )
+    return value
+
+
+def _grpc_target(name: str, value: str) -> str:
+    """A URL, or host:port without a scheme (which the SDK takes to mean TLS)."""
+    if "://" in value:
+        return _http_url(name, value)
+    host, _, port = value.rpartition(":")
+    if not host or not port.isdigit() or " " in value:
+        raise ConfigurationError(
+            f"{name} must be http(s)://host:port or host:port, got {value!r}"
+        )
+    return value
+
+
+def _downstream_url(env: Mapping[str, str]) -> str | None:
+    value = _text(env, "SERVICE_DOWNSTREAM_URL", None)
+    if value is None:
+        return DEFAULT_DOWNSTREAM_URL
+    return _http_url("SERVICE_DOWNSTREAM_URL", value)
+
+
+def check_sdk_variables(env: Mapping[str, str]) -> None:
+    """Refuse values the SDK would silently replace with a default, or crash on.
+
+    The SDK reads these itself; a typo in one would otherwise leave tracing
+    quietly misconfigured (a negative timeout drops every export).
+    """
+    for name in ("OTEL_EXPORTER_OTLP_TIMEOUT", "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT"):
+        _seconds(env, name, 10.0)
+    for name in BATCH_PROCESSOR_INTEGERS:
+        _positive_integer(env, name)
+    queue = _positive_integer(env, "OTEL_BSP_MAX_QUEUE_SIZE") or 2048
+    batch = _positive_integer(env, "OTEL_BSP_MAX_EXPORT_BATCH_SIZE") or 512
+    if batch > queue:
+        raise ConfigurationError(
+            "OTEL_BSP_MAX_EXPORT_BATCH_SIZE must not exceed OTEL_BSP_MAX_QUEUE_SIZE"
+            f" ({batch} > {queue})"
+        )
+    sampler = _raw(env, "OTEL_TRACES_SAMPLER")
+    if sampler is not None and sampler.lower() not in _known_samplers():
+        raise ConfigurationError(
+            f"OTEL_TRACES_SAMPLER must be one of {', '.join(sorted(_known_samplers()))}"
+            f", got {sampler!r}"
+        )
+    if sampler is not None and sampler.lower().endswith("traceidratio"):
+        _ratio(env, "OTEL_TRACES_SAMPLER_ARG")
+
+
+def _known_samplers() -> set[str]:
+    plugins = entry_points(group="opentelemetry_traces_sampler")
+    return set(BUILT_IN_SAMPLERS) | {plugin.name for plugin in plugins}
+
+
+def _positive_integer(env: Mapping[str, str], name: str) -> int | None:
+    value = _raw(env, name)
+    if value is None:
+        return None
+    if not value.isdigit() or int(value) == 0:
+        raise ConfigurationError(f"{name} must be a positive integer, got {value!r}")
+    return int(value)
+
+
+def _ratio(env: Mapping[str, str], name: str) -> None:
+    value = _raw(env, name)
+    if value is None:
+        return
+    try:
+        ratio = float(value)
+    except ValueError:
+        ratio = -1.0
+    if not 0.0 <= ratio <= 1.0:
+        raise ConfigurationError(f"{name} must be a number from 0 to 1, got {value!r}")
+
+
 def _traces_endpoint(env: Mapping[str, str], protocol: str) -> str:
     """Resolve the traces endpoint by the SDK's rules, so the startup log is true.
 
@@ -169,10 +267,14 @@ def _traces_endpoint(env: Mapping[str, str], protocol: str) -> str:
     template's answer, is the collector's base URL: over HTTP it gets /v1/traces
     appended; over gRPC it is the address itself, and without a scheme it means TLS.
     """
+    check = _http_url if protocol == "http/protobuf" else _grpc_target
     specific = _raw(env, "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
     if specific is not None:
-        return specific
-    base = _raw(env, "OTEL_EXPORTER_OTLP_ENDPOINT") or DEFAULT_OTLP_ENDPOINT
+        return check("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", specific)
+    base = _raw(env, "OTEL_EXPORTER_OTLP_ENDPOINT")
+    if base is not None:
+        check("OTEL_EXPORTER_OTLP_ENDPOINT", base)
+    base = base or DEFAULT_OTLP_ENDPOINT
     if protocol == "http/protobuf":
         return base.removesuffix("/") + "/v1/traces"
     return base
