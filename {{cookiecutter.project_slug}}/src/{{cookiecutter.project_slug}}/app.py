@@ -20,6 +20,7 @@ from fastapi import FastAPI
 
 from . import __version__
 from .logs import configure_logging
+from .propagation import install_limited_propagator
 from .routes import HEALTH_PATH, build_router
 from .settings import ConfigurationError, Settings
 from .telemetry import Tracing, install_tracing, shutdown_tracer_provider
@@ -36,6 +37,7 @@ def create_app(
 ) -> FastAPI:
     """Build the service. Tests pass their own `tracing`, not the global one."""
     configure_logging()
+    install_limited_propagator()
     try:
         settings = settings or Settings.from_environ()
         tracing = tracing or install_tracing(settings)
