@@ -1,6 +1,8 @@
 """The hooks: validation unit-tested without baking, then proven through real bakes."""
 
 import importlib.util
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -202,3 +204,40 @@ def test_awkward_name_and_description_make_a_valid_project(cookies):
     assert AWKWARD_NAMES["project_name"] in (project_dir / "README.md").read_text()
     tests = run_generated_tests(project_dir)
     assert tests.returncode == 0, tests.stdout[-3000:]
+
+
+TEMPLATE_INJECTIONS = {
+    "project_name": "{{ 7*7 }} {% raw %} ''' + __import__('os').system('touch MARKER')",
+    "project_slug": "typed_in_service",
+    "description": "{{ cycler.__init__.__globals__.os.system('touch MARKER') }}\"",
+}
+
+
+def test_typed_answers_are_never_rendered_or_executed(tmp_path):
+    """A person's answers at the prompts stay plain data in every file."""
+    answers = [
+        TEMPLATE_INJECTIONS["project_name"],
+        TEMPLATE_INJECTIONS["project_slug"],
+        TEMPLATE_INJECTIONS["description"],
+    ]
+    # The rest of the prompts take their defaults.
+    stdin = "\n".join(answers) + "\n" * 10
+
+    result = subprocess.run(
+        [sys.executable, "-m", "cookiecutter", str(TEMPLATE_DIR)],
+        input=stdin,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+    assert result.returncode == 0, result.stderr[-2000:]
+    project_dir = tmp_path / "typed_in_service"
+    readme = (project_dir / "README.md").read_text()
+    assert TEMPLATE_INJECTIONS["project_name"] in readme
+    assert TEMPLATE_INJECTIONS["description"] in readme
+    with (project_dir / "pyproject.toml").open("rb") as file:
+        description = tomllib.load(file)["project"]["description"]
+    assert description == TEMPLATE_INJECTIONS["description"]
+    assert not list(tmp_path.rglob("MARKER"))
