@@ -92,6 +92,10 @@ def _decode_span(
         service_name=service_name,
         scope_name=scope_name,
         transport=transport,
+        events=[
+            {"name": event.name, "attributes": decode_attributes(event.attributes)}
+            for event in span.events
+        ],
     )
 
 

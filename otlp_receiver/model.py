@@ -35,6 +35,8 @@ class ReceivedSpan:
     service_name: str = ""
     scope_name: str = ""
     transport: Transport = "grpc"
+    # Each event as {"name": ..., "attributes": {...}}: exceptions arrive this way.
+    events: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def duration_ns(self) -> int:

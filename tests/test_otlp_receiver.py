@@ -702,3 +702,23 @@ def test_package_imports_without_the_opentelemetry_sdk() -> None:
         timeout=CLI_STARTUP_SECONDS,
     )
     assert result.returncode == 0, result.stderr
+
+
+def test_span_events_arrive_with_their_attributes():
+    with OtlpReceiver(grpc_port=0, http_port=None) as receiver:
+        provider = TracerProvider()
+        provider.add_span_processor(
+            SimpleSpanProcessor(
+                GrpcSpanExporter(endpoint=receiver.grpc_endpoint, insecure=True)
+            )
+        )
+        with provider.get_tracer("test").start_as_current_span("failing") as span:
+            span.record_exception(ValueError("boom"))
+        provider.shutdown()
+
+        (received,) = receiver.wait_for_spans(1)
+
+    (event,) = received.events
+    assert event["name"] == "exception"
+    assert event["attributes"]["exception.type"] == "ValueError"
+    assert event["attributes"]["exception.message"] == "boom"
