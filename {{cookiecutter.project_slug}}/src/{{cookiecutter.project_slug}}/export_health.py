@@ -23,15 +23,23 @@ EXPORTER_LOGGER_PREFIX = "opentelemetry.exporter."
 
 
 class ExporterLogFolder(logging.Filter):
-    """Keeps the exporters' last complaint as a reason instead of printing it."""
+    """Keeps the exporters' complaints as reasons instead of printing them.
+
+    The first complaint (a retry warning, seconds before the export gives up)
+    is passed on at once to whoever listens, so an outage is reported when it
+    starts rather than when the exporter's retries run out.
+    """
 
     def __init__(self) -> None:
         super().__init__()
         self.last_reason = ""
+        self.listeners: list[Callable[[str], None]] = []
 
     def filter(self, record: logging.LogRecord) -> bool:
         if record.levelno >= logging.WARNING:
             self.last_reason = record.getMessage().splitlines()[0][:300]
+            for listener in self.listeners:
+                listener(self.last_reason)
         return False
 
 
@@ -65,6 +73,7 @@ class OutageReportingExporter(SpanExporter):
         self._lock = threading.Lock()
         self._down_since: float | None = None
         self._lost = 0
+        folder.listeners.append(self._begin_outage)
 
     @property
     def in_outage(self) -> bool:
@@ -85,6 +94,10 @@ class OutageReportingExporter(SpanExporter):
     def _record_failure(self, span_count: int) -> None:
         with self._lock:
             self._lost += span_count
+        self._begin_outage(self._folder.last_reason or "export failed")
+
+    def _begin_outage(self, reason: str) -> None:
+        with self._lock:
             if self._down_since is not None:
                 return
             self._down_since = self._clock()
@@ -92,7 +105,7 @@ class OutageReportingExporter(SpanExporter):
             "tracing: cannot export spans to %s (%s); spans are dropped until it "
             "answers, requests are not affected",
             self._destination,
-            self._folder.last_reason or "export failed",
+            reason,
         )
 
     def _record_success(self) -> None:

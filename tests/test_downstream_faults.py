@@ -1,0 +1,213 @@
+"""Downstream faults against a real service_a process: 502/504 in time, ERROR spans,
+and the health check unaffected while calls hang.
+
+The downstream is a real HTTP server on loopback whose behaviour the test
+switches: a 500, a body that is not JSON, or a hang past the client's timeout.
+A refused connection is a port nothing listens on.
+"""
+
+import json
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+from service_harness import drive, latency_summary, refused_endpoint, running_service
+
+from baking import environment_without_tracing_variables
+from otlp_receiver import OtlpReceiver
+
+SLUG = "fault_caller"
+READ_TIMEOUT = 1.0
+CONNECT_TIMEOUT = 1.0
+ANSWER_MARGIN = 0.5
+
+
+class SwitchableDownstream:
+    """A loopback HTTP server whose answer the test chooses per call."""
+
+    def __init__(self) -> None:
+        self.mode = "ok"
+        self.release = threading.Event()
+        downstream = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                if downstream.mode == "hang":
+                    downstream.release.wait(10)
+                    return
+                status, body = {
+                    "ok": (200, b'{"ok": true}'),
+                    "error": (500, b'{"error": "boom"}'),
+                    "not-json": (200, b"<html>oops</html>"),
+                }[downstream.mode]
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, format: str, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def __enter__(self) -> "SwitchableDownstream":
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.release.set()
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join(5)
+
+
+@pytest.fixture(scope="module")
+def project(cookies_session):
+    result = cookies_session.bake(
+        extra_context={"project_slug": SLUG, "include_downstream_client": True}
+    )
+    assert result.exit_code == 0, result.exception
+    return result.project_path
+
+
+def service_env(receiver: OtlpReceiver, downstream_url: str) -> dict[str, str]:
+    return {
+        "OTEL_EXPORTER_OTLP_ENDPOINT": receiver.grpc_endpoint,
+        "SERVICE_DOWNSTREAM_URL": downstream_url,
+        "SERVICE_DOWNSTREAM_READ_TIMEOUT": str(READ_TIMEOUT),
+        "SERVICE_DOWNSTREAM_CONNECT_TIMEOUT": str(CONNECT_TIMEOUT),
+        "OTEL_BSP_SCHEDULE_DELAY": "200",
+    }
+
+
+def call_example(base_url: str) -> tuple[int, dict, float]:
+    started = time.monotonic()
+    try:
+        with urllib.request.urlopen(f"{base_url}/{SLUG}", timeout=10) as response:
+            status, body = response.status, response.read()
+    except urllib.error.HTTPError as error:
+        status, body = error.code, error.read()
+    return status, json.loads(body), time.monotonic() - started
+
+
+def spans_of_one_call(receiver: OtlpReceiver) -> dict[str, object]:
+    trace = receiver.wait_for_trace(
+        predicate=lambda spans: (
+            any(s.name == f"{SLUG}_operation" for s in spans)
+            and any(s.kind == "CLIENT" for s in spans)
+        ),
+        timeout=10,
+    )
+    by_kind = {s.kind: s for s in trace if s.kind in ("SERVER", "CLIENT")}
+    by_kind["OPERATION"] = next(s for s in trace if s.name == f"{SLUG}_operation")
+    return by_kind
+
+
+def has_exception(span) -> bool:
+    return any(event["name"] == "exception" for event in span.events)
+
+
+@pytest.mark.parametrize(
+    ("mode", "expected_status"),
+    [("error", 502), ("not-json", 502), ("hang", 504)],
+)
+def test_bad_downstream_answers_json_in_time_with_error_spans(
+    project, tmp_path, figures, mode, expected_status
+):
+    with (
+        OtlpReceiver(grpc_port=0, http_port=None) as receiver,
+        SwitchableDownstream() as downstream,
+    ):
+        downstream.mode = mode
+        env = service_env(receiver, downstream.url)
+        with running_service(project, SLUG, env, tmp_path) as service:
+            status, body, took = call_example(service.base_url)
+            spans = spans_of_one_call(receiver)
+
+    assert status == expected_status
+    assert body["downstream"] == "service_b"
+    assert took < READ_TIMEOUT + ANSWER_MARGIN
+    assert spans["OPERATION"].status == "ERROR"
+    assert has_exception(spans["OPERATION"])
+    assert spans["SERVER"].status == "ERROR"
+    if mode != "not-json":
+        # A 200 with a bad body is a success for HTTP, so only ours says ERROR.
+        assert spans["CLIENT"].status == "ERROR"
+    figures(f"{mode}: {status} in {took * 1000:.0f} ms")
+
+
+def test_refused_downstream_answers_502_in_time_with_error_spans(
+    project, tmp_path, figures
+):
+    with OtlpReceiver(grpc_port=0, http_port=None) as receiver:
+        env = service_env(receiver, refused_endpoint())
+        with running_service(project, SLUG, env, tmp_path) as service:
+            status, body, took = call_example(service.base_url)
+            spans = spans_of_one_call(receiver)
+
+    assert status == 502
+    assert "unreachable" in body["detail"]
+    assert took < CONNECT_TIMEOUT + ANSWER_MARGIN
+    for kind in ("CLIENT", "OPERATION"):
+        assert spans[kind].status == "ERROR"
+        assert has_exception(spans[kind])
+    figures(f"refused: 502 in {took * 1000:.0f} ms")
+
+
+def test_health_check_stays_fast_while_calls_hang_on_the_downstream(
+    project, tmp_path, figures
+):
+    with (
+        OtlpReceiver(grpc_port=0, http_port=None) as receiver,
+        SwitchableDownstream() as downstream,
+    ):
+        downstream.mode = "hang"
+        env = service_env(receiver, downstream.url)
+        with running_service(project, SLUG, env, tmp_path) as service:
+            hung = []
+            callers = threading.Thread(
+                target=lambda: hung.extend(drive(service.port, f"/{SLUG}", 60, 60)),
+                daemon=True,
+            )
+            callers.start()
+            time.sleep(0.3)
+            health = drive(service.port, "/healthz", 20, concurrency=1)
+            callers.join(30)
+
+    assert [o.status for o in health] == [200] * 20
+    slowest = max(o.seconds for o in health)
+    assert slowest < 0.100, f"/healthz took {slowest * 1000:.0f} ms"
+    assert {o.status for o in hung} == {504}
+    figures(f"/healthz with 60 calls hanging: {latency_summary(health)}")
+
+
+def test_unusable_setting_stops_uvicorn_with_one_line(project, tmp_path):
+    """No traceback, no half-configured service: the variable and what it needs."""
+    result = subprocess.run(
+        [sys.executable, "-m", "uvicorn", "--factory", f"{SLUG}.app:create_app"],
+        env={
+            **environment_without_tracing_variables(),
+            "PYTHONPATH": str(project / "src"),
+            "OTEL_EXPORTER_OTLP_TIMEOUT": "-1",
+        },
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+
+    assert result.returncode == 2
+    errors = [line for line in result.stderr.splitlines() if "error" in line.lower()]
+    assert errors == [
+        f"{SLUG}: configuration error: OTEL_EXPORTER_OTLP_TIMEOUT must be a "
+        "positive number of seconds, got '-1'"
+    ]
+    assert "Traceback" not in result.stderr
