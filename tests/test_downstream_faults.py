@@ -16,10 +16,10 @@ import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
-from service_harness import drive, latency_summary, refused_endpoint, running_service
 
 from baking import environment_without_tracing_variables
 from otlp_receiver import OtlpReceiver
+from service_harness import drive, latency_summary, refused_endpoint, running_service
 
 SLUG = "fault_caller"
 READ_TIMEOUT = 1.0

@@ -10,6 +10,9 @@ import threading
 import time
 
 import pytest
+
+from otlp_receiver import OtlpReceiver
+from pair_demo.ports import free_port
 from service_harness import (
     SilentListener,
     drive,
@@ -17,9 +20,6 @@ from service_harness import (
     refused_endpoint,
     running_service,
 )
-
-from otlp_receiver import OtlpReceiver
-from pair_demo.ports import free_port
 
 PROTOCOLS = ("grpc", "http/protobuf")
 PROCESSORS = ("batch", "simple")

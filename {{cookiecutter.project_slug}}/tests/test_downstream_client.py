@@ -126,6 +126,20 @@ def test_outgoing_request_carries_traceparent_of_the_client_span(
     assert parent_id_hex(client_span) == span_id_hex(operation)
 
 
+def test_client_span_uses_the_same_http_attribute_names_as_the_server_span(
+    downstream, app_for, span_exporter
+):
+    _, url = downstream
+    with TestClient(app_for(url)) as client:
+        client.get(ROUTE)
+
+    spans = span_exporter.get_finished_spans()
+    client_span = next(s for s in spans if s.kind is SpanKind.CLIENT)
+    assert client_span.attributes["http.request.method"] == "GET"
+    assert client_span.attributes["url.full"] == f"{url}/{DOWNSTREAM}"
+    assert client_span.attributes["http.response.status_code"] == 200
+
+
 @pytest.mark.parametrize(
     ("status", "body"),
     [(500, b'{"error": "boom"}'), (200, b"<html>not json</html>")],

@@ -3,6 +3,7 @@
 import logging
 from collections.abc import Sequence
 
+import pytest
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
@@ -13,6 +14,7 @@ from {{ cookiecutter.project_slug }}.export_health import (
 )
 
 EXPORTER_LOGGER = "opentelemetry.exporter.otlp.proto.grpc.exporter"
+DESTINATION = "collector:4317"
 
 
 class SwitchableExporter(SpanExporter):
@@ -38,19 +40,29 @@ class FakeClock:
         return self.now
 
 
-def reporting_exporter():
-    inner, clock, folder = SwitchableExporter(), FakeClock(), ExporterLogFolder()
-    logging.getLogger(EXPORTER_LOGGER)  # exists before folding, as once imported
+@pytest.fixture
+def folder():
+    """A folder on the exporter logger for one test, taken off afterwards."""
+    exporter_logger = logging.getLogger(EXPORTER_LOGGER)
+    folder = ExporterLogFolder()
     fold_exporter_logs(folder)
-    return inner, OutageReportingExporter(inner, "collector:4317", folder, clock), clock
+    yield folder
+    exporter_logger.removeFilter(folder)
+
+
+def reporting_exporter(folder):
+    inner, clock = SwitchableExporter(), FakeClock()
+    return inner, OutageReportingExporter(inner, DESTINATION, folder, clock), clock
 
 
 def tracing_lines(caplog) -> list[str]:
-    return [r.getMessage() for r in caplog.records if "tracing:" in r.getMessage()]
+    """This test's lines: other exporters in the process may report their own."""
+    messages = [record.getMessage() for record in caplog.records]
+    return [m for m in messages if m.startswith("tracing:") and DESTINATION in m]
 
 
-def test_an_outage_logs_one_warning_with_the_exporters_reason(caplog):
-    inner, exporter, _ = reporting_exporter()
+def test_an_outage_logs_one_warning_with_the_exporters_reason(caplog, folder):
+    inner, exporter, _ = reporting_exporter(folder)
     inner.down = True
 
     with caplog.at_level(logging.INFO):
@@ -64,8 +76,8 @@ def test_an_outage_logs_one_warning_with_the_exporters_reason(caplog):
     assert not [r for r in caplog.records if r.name == EXPORTER_LOGGER]
 
 
-def test_recovery_logs_how_long_and_how_many_spans_were_lost(caplog):
-    inner, exporter, clock = reporting_exporter()
+def test_recovery_logs_how_long_and_how_many_spans_were_lost(caplog, folder):
+    inner, exporter, clock = reporting_exporter(folder)
     inner.down = True
     exporter.export([object()] * 3)
     exporter.export([object()] * 2)
@@ -82,13 +94,21 @@ def test_recovery_logs_how_long_and_how_many_spans_were_lost(caplog):
     assert not exporter.in_outage
 
 
+def test_shutdown_stops_listening_to_the_exporter_logs(folder):
+    _, exporter, _ = reporting_exporter(folder)
+
+    exporter.shutdown()
+
+    assert folder.listeners == []
+
+
 def test_an_exporter_that_raises_counts_as_a_failed_export(caplog):
     class RaisingExporter(SpanExporter):
         def export(self, spans):
             raise ConnectionError("collector went away")
 
     exporter = OutageReportingExporter(
-        RaisingExporter(), "collector:4318", ExporterLogFolder()
+        RaisingExporter(), DESTINATION, ExporterLogFolder()
     )
 
     with caplog.at_level(logging.INFO):

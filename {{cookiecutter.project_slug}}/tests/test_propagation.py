@@ -1,6 +1,7 @@
 """Outgoing trace headers stay within the W3C limits."""
 
 from opentelemetry import propagate, trace
+from opentelemetry.propagators.composite import CompositePropagator
 from opentelemetry.propagators.textmap import TextMapPropagator
 from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags, TraceState
 
@@ -44,6 +45,17 @@ def test_injected_tracestate_is_trimmed_and_traceparent_kept():
 
     assert headers["traceparent"].startswith("00-4bf92f3577b34da6a3ce929d0e0e4736-")
     assert len(headers["tracestate"]) <= MAX_TRACESTATE_LENGTH
+
+
+def test_an_empty_propagator_list_still_gives_the_server_a_context():
+    propagator = TraceStateLimitingPropagator(CompositePropagator([]))
+
+    traceparent = f"00-{'a' * 32}-{'b' * 16}-01"
+
+    context = propagator.extract({"traceparent": traceparent})
+
+    assert context is not None
+    assert not trace.get_current_span(context).get_span_context().is_valid
 
 
 def test_installing_twice_wraps_the_global_propagator_once():

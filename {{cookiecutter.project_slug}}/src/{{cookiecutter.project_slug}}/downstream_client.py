@@ -5,6 +5,7 @@ current trace in a `traceparent` header; that header is what joins this
 service's trace to the downstream's.
 """
 
+import os
 from typing import Any
 
 import requests
@@ -71,6 +72,9 @@ def instrument_requests(tracing: Tracing) -> None:
     The instrumentor patches `requests` process-wide and binds the provider when
     it is applied, so it is re-applied when a new provider comes in (tests).
     """
+    # Client spans with the same stable HTTP attribute names as FastAPI's server
+    # spans (http.request.method, url.full); an operator's own choice stands.
+    os.environ.setdefault("OTEL_SEMCONV_STABILITY_OPT_IN", "http")
     instrumentor = RequestsInstrumentor()
     if instrumentor.is_instrumented_by_opentelemetry:
         instrumentor.uninstrument()

@@ -125,6 +125,8 @@ class OutageReportingExporter(SpanExporter):
         return self._inner.force_flush(timeout_millis)
 
     def shutdown(self, timeout_millis: float = 30_000) -> None:
+        if self._begin_outage in self._folder.listeners:
+            self._folder.listeners.remove(self._begin_outage)
         # The batch processor passes its remaining time only to exporters whose
         # shutdown accepts it, so pass it on the same way.
         if "timeout_millis" in inspect.signature(self._inner.shutdown).parameters:

@@ -1,11 +1,12 @@
-"""Owns the trace headers the service sends: within the W3C Trace Context limits.
+"""Owns the trace headers the service reads and sends.
 
 The SDK forwards an incoming `tracestate` as it came, so a caller can make this
 service send a header past the 512 characters the specification allows. The
 wrapper below lets the configured propagators (OTEL_PROPAGATORS, by default
 tracecontext and baggage) do their work, then trims `tracestate` the way the
 specification says: members over 128 characters go first, then members from
-the end, until the header fits.
+the end, until the header fits. It also turns the "no context" that an empty
+propagator list returns into an empty context, which the server can use.
 """
 
 from collections.abc import MutableMapping
@@ -48,7 +49,12 @@ class TraceStateLimitingPropagator(TextMapPropagator):
         context: Context | None = None,
         getter: Getter[CarrierT] = default_getter,
     ) -> Context:
-        return self.inner.extract(carrier, context=context, getter=getter)
+        extracted = self.inner.extract(carrier, context=context, getter=getter)
+        # With OTEL_PROPAGATORS=none the SDK's composite returns None, which
+        # FastAPI's telemetry attaches and then fails on: every request a 500.
+        if extracted is None:
+            return context if context is not None else Context()
+        return extracted
 
     def inject(
         self,

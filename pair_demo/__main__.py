@@ -1,0 +1,238 @@
+"""``python -m pair_demo`` (``make demo``): the tutorial's pair, one connected trace.
+
+Stages, each announced with a ``==>`` line: bake service_b and service_a from
+``examples/`` into a scratch directory; install both into this interpreter's
+environment (or, with ``--no-install``, import them from their ``src``); start a
+local OTLP receiver for the chosen protocol; start both services as uvicorn
+processes pointed at it; call service_a once; wait for the trace; print the
+answer, the ``traceparent`` that crossed the wire, the waterfall and the trace
+id; stop everything.
+
+Exit code 0 means the trace arrived whole: five spans, one trace, every parent
+present, in the expected chain. 1 means it did not, or a stage failed; 128 plus
+the signal number means it was interrupted. Every process the demo started is
+stopped in each case.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import signal
+import sys
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from types import FrameType
+
+from otlp_receiver import OtlpReceiver, ReceivedSpan
+from pair_demo.health import ServiceNotHealthy
+from pair_demo.pair import PROCESSORS, PROTOCOLS, PairOptions, RunningPair
+from pair_demo.projects import (
+    SERVICE_A_CONFIG,
+    SERVICE_B_CONFIG,
+    TEMPLATE_DIR,
+    BakedPair,
+    ProjectSetupError,
+    bake_from_config,
+    install_editable,
+    uninstall,
+)
+from pair_demo.trace_check import PAIR_CHAIN, find_problems, root_span
+from pair_demo.traceparent import crossed_header
+
+TRACE_TIMEOUT = 20.0
+
+
+class StopRequested(KeyboardInterrupt):
+    """SIGINT or SIGTERM reached the demo; unwinding stops what it started."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+def stage(message: str) -> None:
+    print(f"==> {message}", flush=True)
+
+
+def detail(text: str) -> None:
+    lines = (f"    {line}" if line else "" for line in text.splitlines())
+    print("\n".join(lines), flush=True)
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m pair_demo",
+        description="Bake service_a and service_b from examples/, run them, call "
+        "service_a once and show the one trace both services made.",
+    )
+    parser.add_argument("--protocol", choices=PROTOCOLS, default="grpc")
+    parser.add_argument("--processor", choices=PROCESSORS, default="batch")
+    parser.add_argument(
+        "--keep", action="store_true", help="keep the scratch directory and installs"
+    )
+    parser.add_argument(
+        "--no-install",
+        action="store_true",
+        help="import the baked services from their src directories (PYTHONPATH) "
+        "instead of pip install -e",
+    )
+    parser.add_argument(
+        "--free-ports",
+        action="store_true",
+        help="always use free ports, not the examples' 8000 and 8001",
+    )
+    return parser.parse_args(argv)
+
+
+def handle_stop_signals() -> None:
+    def request_stop(signum: int, frame: FrameType | None) -> None:
+        # A second signal must not cut the clean-up that the first one started.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        raise StopRequested(signum)
+
+    signal.signal(signal.SIGINT, request_stop)
+    signal.signal(signal.SIGTERM, request_stop)
+
+
+def bake(scratch: Path) -> BakedPair:
+    services = []
+    for config in (SERVICE_B_CONFIG, SERVICE_A_CONFIG):
+        stage(f"baking {config.stem} from {config.relative_to(TEMPLATE_DIR)}")
+        services.append(bake_from_config(config, scratch))
+    service_b, service_a = services
+    return BakedPair(service_a=service_a, service_b=service_b)
+
+
+def install(baked: BakedPair) -> None:
+    slugs = " and ".join(service.slug for service in baked)
+    stage(f"installing {slugs} into {sys.prefix} (pip install -e)")
+    install_editable([service.project_dir for service in baked])
+
+
+def start_receiver(protocol: str) -> OtlpReceiver:
+    # Only the chosen transport listens, so an arriving span proves the protocol.
+    grpc = protocol == "grpc"
+    receiver = OtlpReceiver(
+        grpc_port=0 if grpc else None, http_port=None if grpc else 0
+    ).start()
+    endpoint = receiver_endpoint(receiver, protocol)
+    stage(f"local OTLP receiver listening for {protocol} at {endpoint}")
+    return receiver
+
+
+def receiver_endpoint(receiver: OtlpReceiver, protocol: str) -> str:
+    return receiver.grpc_endpoint if protocol == "grpc" else receiver.http_endpoint
+
+
+def wait_for_trace(receiver: OtlpReceiver, processor: str) -> list[ReceivedSpan]:
+    why = " (the batch processor sends every 5 s)" if processor == "batch" else ""
+    stage(f"waiting up to {TRACE_TIMEOUT:.0f} s for {len(PAIR_CHAIN)} spans{why}")
+    try:
+        return receiver.wait_for_spans(len(PAIR_CHAIN), timeout=TRACE_TIMEOUT)
+    except TimeoutError as error:
+        stage(f"the trace is not complete: {error}")
+        return receiver.spans()
+
+
+def show_trace(receiver: OtlpReceiver, spans: list[ReceivedSpan]) -> None:
+    crossed = crossed_header(spans)
+    if crossed is None:
+        stage("no service_b SERVER span has a service_a CLIENT parent: no traceparent")
+    else:
+        stage(
+            f"traceparent sent by {crossed.client.service_name}'s CLIENT span "
+            f"{crossed.client.name!r} and continued by "
+            f"{crossed.server.service_name}'s SERVER span {crossed.server.name!r}:"
+        )
+        detail(f"traceparent: {crossed.header}")
+    stage("waterfall")
+    detail(receiver.render() if spans else "(no spans)")
+    root = root_span(spans)
+    if root is not None:
+        stage(f"trace id {root.trace_id}")
+
+
+def run_pair(args: argparse.Namespace, baked: BakedPair, scratch: Path) -> list[str]:
+    """Run the pair against a fresh receiver; return the trace's problems."""
+    receiver = start_receiver(args.protocol)
+    try:
+        options = PairOptions(
+            protocol=args.protocol,
+            processor=args.processor,
+            collector_endpoint=receiver_endpoint(receiver, args.protocol),
+            log_dir=scratch / "logs",
+            import_from_source=args.no_install,
+            use_example_ports=not args.free_ports,
+        )
+        with RunningPair(baked, options, report=stage) as pair:
+            stage(f"calling GET {pair.service_a.route_url}")
+            answer = pair.call_service_a()
+            stage(f"service_a answered HTTP {answer.status}:")
+            detail(json.dumps(answer.body, indent=2))
+            show_trace(receiver, wait_for_trace(receiver, args.processor))
+            stage("stopping the services (each flushes its last spans)")
+        # After the stop every span has been flushed, so late extras show up too.
+        problems = find_problems(receiver.spans()) + pair.stop_problems
+    finally:
+        receiver.stop()
+        stage("local OTLP receiver stopped")
+    return problems
+
+
+def report_verdict(problems: list[str]) -> int:
+    if problems:
+        stage("the trace is NOT whole:")
+        detail("\n".join(f"- {problem}" for problem in problems))
+        return 1
+    stage(f"the trace is whole: {len(PAIR_CHAIN)} spans, one trace, every parent")
+    return 0
+
+
+def clean_up(scratch: Path, baked: BakedPair | None, installed: bool) -> None:
+    if installed and baked is not None:
+        # An editable install of a deleted directory would be left dangling.
+        slugs = [service.slug for service in baked]
+        stage(f"uninstalling {', '.join(slugs)}")
+        try:
+            uninstall(slugs)
+        except ProjectSetupError as error:
+            stage(f"could not uninstall: {error}")
+    stage(f"removing {scratch}")
+    shutil.rmtree(scratch, ignore_errors=True)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    handle_stop_signals()
+    scratch = Path(tempfile.mkdtemp(prefix="pair_demo-"))
+    stage(f"scratch directory {scratch}")
+    baked: BakedPair | None = None
+    installed = False
+    try:
+        baked = bake(scratch)
+        if not args.no_install:
+            # Set first: a half-finished install is uninstalled too.
+            installed = True
+            install(baked)
+        return report_verdict(run_pair(args, baked, scratch))
+    except StopRequested as stop:
+        stage(f"interrupted by {stop}: every process the demo started was stopped")
+        return 128 + stop.signum
+    except (ServiceNotHealthy, ProjectSetupError, OSError) as error:
+        stage(f"failed: {error}")
+        if not args.keep:
+            stage("run again with --keep to keep the scratch directory and its logs")
+        return 1
+    finally:
+        if args.keep:
+            stage(f"kept {scratch} (logs in {scratch / 'logs'})")
+        else:
+            clean_up(scratch, baked, installed)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,186 @@
+"""Child processes the demo and the tests own: started with a log file, stopped by PID.
+
+Each child runs in its own session (its own process group), so a Ctrl-C in the
+terminal reaches only the parent, which then stops its children in order and
+lets each flush its spans. Output goes to a file, never to a pipe: a pipe
+nobody reads fills up and blocks the child.
+
+Stopping is SIGTERM to the child's PID and, after a bound, SIGKILL. Then any
+descendant recorded before the stop (uvicorn's ``--workers`` processes) that is
+still alive gets SIGKILL too, so nothing we started outlives
+:meth:`ManagedProcess.stop`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+DEFAULT_STOP_TIMEOUT = 10.0
+KILL_TIMEOUT = 5.0
+GONE_POLL_SECONDS = 0.02
+LOG_TAIL_LINES = 20
+PROC = Path("/proc")
+
+
+@dataclass
+class ManagedProcess:
+    """One child process, its command and the file its stdout and stderr go to."""
+
+    name: str
+    command: Sequence[str]
+    log_path: Path
+    env: Mapping[str, str] | None = None
+    cwd: Path | None = None
+    _popen: subprocess.Popen[bytes] | None = field(default=None, init=False, repr=False)
+
+    def start(self) -> ManagedProcess:
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        with self.log_path.open("wb") as log:
+            # The child keeps its own copy of the descriptor; ours can close.
+            self._popen = subprocess.Popen(
+                list(self.command),
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=dict(self.env) if self.env is not None else None,
+                cwd=self.cwd,
+                start_new_session=True,
+            )
+        return self
+
+    @property
+    def pid(self) -> int:
+        if self._popen is None:
+            raise RuntimeError(f"{self.name} was never started")
+        return self._popen.pid
+
+    @property
+    def started(self) -> bool:
+        return self._popen is not None
+
+    def exit_code(self) -> int | None:
+        """The exit code once the process has ended, None while it runs."""
+        return None if self._popen is None else self._popen.poll()
+
+    def descendant_pids(self) -> list[int]:
+        """PIDs of every process below this one (uvicorn's workers), while it runs."""
+        return descendant_pids(self.pid) if self.started else []
+
+    def log_tail(self, lines: int = LOG_TAIL_LINES) -> str:
+        try:
+            text = self.log_path.read_text(encoding="utf-8", errors="replace")
+        except FileNotFoundError:
+            return "(no log written)"
+        return "\n".join(text.splitlines()[-lines:]) or "(log is empty)"
+
+    def stop(self, timeout: float = DEFAULT_STOP_TIMEOUT) -> int | None:
+        """SIGTERM, wait up to ``timeout`` s, then SIGKILL; return the exit code.
+
+        Safe to call twice and on a process that already ended. Descendants that
+        outlive the process are killed too.
+        """
+        if self._popen is None:
+            return None
+        descendants = self.descendant_pids()
+        if self._popen.poll() is None:
+            _signal_pid(self._popen.pid, signal.SIGTERM)
+            try:
+                self._popen.wait(timeout)
+            except subprocess.TimeoutExpired:
+                _signal_pid(self._popen.pid, signal.SIGKILL)
+                self._popen.wait(KILL_TIMEOUT)
+        # The group check keeps a recycled PID of a stranger out of reach.
+        survivors = [
+            pid
+            for pid in descendants
+            if pid_is_alive(pid) and _process_group(pid) == self._popen.pid
+        ]
+        for pid in survivors:
+            _signal_pid(pid, signal.SIGKILL)
+        # A killed process takes a moment to end; callers check right after.
+        _wait_until_gone(survivors, KILL_TIMEOUT)
+        return self._popen.returncode
+
+
+def _signal_pid(pid: int, signum: int) -> None:
+    # The process may end between our check and the signal.
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signum)
+
+
+def _wait_until_gone(pids: Sequence[int], timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while any(pid_is_alive(pid) for pid in pids) and time.monotonic() < deadline:
+        time.sleep(GONE_POLL_SECONDS)
+
+
+def _process_group(pid: int) -> int | None:
+    try:
+        return os.getpgid(pid)
+    except ProcessLookupError:
+        return None
+
+
+def pid_is_alive(pid: int) -> bool:
+    """True while ``pid`` runs; a zombie (ended, not yet reaped) counts as gone."""
+    state = _proc_state(pid)
+    if state is not None:
+        return state != "Z"
+    if PROC.is_dir():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def descendant_pids(pid: int) -> list[int]:
+    """Every descendant of ``pid``, read from /proc; empty where there is none."""
+    children_of: dict[int, list[int]] = {}
+    for child, parent in _parent_pids().items():
+        children_of.setdefault(parent, []).append(child)
+    found: list[int] = []
+    pending = list(children_of.get(pid, []))
+    while pending:
+        child = pending.pop()
+        found.append(child)
+        pending.extend(children_of.get(child, []))
+    return sorted(found)
+
+
+def _parent_pids() -> dict[int, int]:
+    parents: dict[int, int] = {}
+    if not PROC.is_dir():
+        return parents
+    for entry in PROC.iterdir():
+        if not entry.name.isdigit():
+            continue
+        fields = _stat_fields(int(entry.name))
+        if fields is not None:
+            parents[int(entry.name)] = int(fields[1])
+    return parents
+
+
+def _proc_state(pid: int) -> str | None:
+    fields = _stat_fields(pid)
+    return None if fields is None else fields[0]
+
+
+def _stat_fields(pid: int) -> list[str] | None:
+    """The fields of /proc/PID/stat after the command name: state, ppid, ..."""
+    try:
+        stat = (PROC / str(pid) / "stat").read_text()
+    except (FileNotFoundError, ProcessLookupError, PermissionError):
+        return None
+    # The command name is in parentheses and may itself contain spaces or ")".
+    return stat[stat.rfind(")") + 2 :].split()
