@@ -77,6 +77,14 @@ def receiver_endpoint(receiver: OtlpReceiver, protocol: str) -> str:
     return receiver.grpc_endpoint if protocol == "grpc" else receiver.http_endpoint
 
 
+def assert_both_loads_unharmed(figures, sequential, concurrent) -> None:
+    """200 sequential and 200 concurrent requests: none failed, none slowed."""
+    assert_no_slow_or_failed_request(sequential, 200)
+    assert_no_slow_or_failed_request(concurrent, 200)
+    figures(f"sequential {latency_summary(sequential)}")
+    figures(f"concurrency 8 {latency_summary(concurrent)}")
+
+
 def assert_no_slow_or_failed_request(outcomes, expected: int) -> None:
     failed = [o for o in outcomes if o.status != 200]
     assert len(outcomes) == expected
@@ -99,13 +107,10 @@ def test_collector_down_from_the_start_slows_no_request(
         concurrent = drive(service.port, "/", 200, concurrency=8)
         log = service.log()
 
-    assert_no_slow_or_failed_request(sequential, 200)
-    assert_no_slow_or_failed_request(concurrent, 200)
+    assert_both_loads_unharmed(figures, sequential, concurrent)
     assert reported, log[-3000:]
     assert log.count(OUTAGE_LINE) == 1, log[-3000:]
     assert "Traceback" not in log
-    figures(f"sequential {latency_summary(sequential)}")
-    figures(f"concurrency 8 {latency_summary(concurrent)}")
 
 
 @pytest.mark.parametrize("combination", COMBINATIONS, ids=combination_id)
@@ -122,11 +127,8 @@ def test_collector_that_never_answers_slows_no_request(
             concurrent = drive(service.port, "/", 200, concurrency=8)
             log = service.log()
 
-    assert_no_slow_or_failed_request(sequential, 200)
-    assert_no_slow_or_failed_request(concurrent, 200)
+    assert_both_loads_unharmed(figures, sequential, concurrent)
     assert "Traceback" not in log
-    figures(f"sequential {latency_summary(sequential)}")
-    figures(f"concurrency 8 {latency_summary(concurrent)}")
 
 
 @pytest.mark.parametrize("combination", COMBINATIONS, ids=combination_id)
