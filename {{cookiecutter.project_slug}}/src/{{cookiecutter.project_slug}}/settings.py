@@ -28,6 +28,7 @@ DEFAULT_DOWNSTREAM_SERVICE: str | None = None
 DEFAULT_DOWNSTREAM_CONNECT_TIMEOUT = 1.0
 DEFAULT_DOWNSTREAM_READ_TIMEOUT = 5.0
 DEFAULT_SHUTDOWN_TIMEOUT = 3.0
+DEFAULT_LOG_FORMAT = "text"
 
 SPAN_PROCESSORS = ("batch", "simple")
 BUILT_IN_SAMPLERS = (
@@ -46,6 +47,7 @@ BATCH_PROCESSOR_INTEGERS = (
 )
 OTLP_PROTOCOLS = ("grpc", "http/protobuf")
 TRACES_EXPORTERS = ("otlp", "console", "none")
+LOG_FORMATS = ("text", "json")
 
 
 class ConfigurationError(ValueError):
@@ -70,6 +72,7 @@ class Settings:
     downstream_connect_timeout: float
     downstream_read_timeout: float
     shutdown_timeout: float
+    log_format: str
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str] | None = None) -> "Settings":
@@ -112,6 +115,9 @@ class Settings:
             ),
             shutdown_timeout=_seconds(
                 env, "SERVICE_SHUTDOWN_TIMEOUT", DEFAULT_SHUTDOWN_TIMEOUT
+            ),
+            log_format=_choice(
+                env, ("SERVICE_LOG_FORMAT",), LOG_FORMATS, DEFAULT_LOG_FORMAT
             ),
         )
 

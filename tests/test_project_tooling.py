@@ -1,0 +1,183 @@
+"""What a team expects next to the code: CI, pre-commit, a Makefile, .env.example.
+
+The generated project's workflow and pre-commit config load as YAML and pin
+what they run; every variable `settings.py` reads is documented in both
+`.env.example` and the README's table. The template's own workflow is checked
+the same way.
+"""
+
+import re
+
+import pytest
+import yaml
+
+from baking import TEMPLATE_DIR
+
+SHA_PINNED = re.compile(r"^[\w.-]+/[\w./-]+@[0-9a-f]{40}$")
+VERSION_PINNED = re.compile(r"^[\w.-]+/[\w./-]+@v\d+\.\d+\.\d+$")
+VERSION_COMMENT = re.compile(r"#\s*v\d+\.\d+\.\d+")
+VARIABLE_LITERAL = re.compile(r"\"((?:SERVICE|OTEL)_[A-Z0-9_]+)\"")
+CLIENT_ONLY_PREFIX = "SERVICE_DOWNSTREAM_"
+
+
+@pytest.fixture(scope="module", params=[False, True], ids=["client:no", "client:yes"])
+def baked(request, cookies_session):
+    result = cookies_session.bake(
+        extra_context={"include_downstream_client": request.param}
+    )
+    assert result.exit_code == 0, result.exception
+    return request.param, result.project_path
+
+
+def load_workflow(path) -> dict:
+    workflow = yaml.safe_load(path.read_text())
+    # YAML 1.1 reads the bare key `on` as True.
+    workflow["on"] = workflow.pop(True, workflow.get("on"))
+    return workflow
+
+
+def steps_using_actions(workflow: dict) -> list[str]:
+    return [
+        step["uses"]
+        for job in workflow["jobs"].values()
+        for step in job["steps"]
+        if "uses" in step
+    ]
+
+
+def assert_actions_pinned(path) -> None:
+    """Every action pinned to a commit SHA (with its tag as a comment) or a release."""
+    uses = steps_using_actions(load_workflow(path))
+    assert uses, f"{path.name} uses no action"
+    for action in uses:
+        assert SHA_PINNED.match(action) or VERSION_PINNED.match(action), action
+    for line in path.read_text().splitlines():
+        if "uses:" in line and re.search(r"@[0-9a-f]{40}", line):
+            assert VERSION_COMMENT.search(line), f"no version comment: {line.strip()}"
+
+
+def test_generated_workflow_lints_and_tests_on_311_and_312(baked):
+    _, project_dir = baked
+    workflow = load_workflow(project_dir / ".github" / "workflows" / "ci.yml")
+
+    assert {"push", "pull_request"} <= set(workflow["on"])
+    matrix = workflow["jobs"]["test"]["strategy"]["matrix"]
+    assert matrix["python-version"] == ["3.11", "3.12"]
+    runs = [
+        step.get("run", "")
+        for job in workflow["jobs"].values()
+        for step in job["steps"]
+    ]
+    assert any("ruff check" in run for run in runs)
+    assert any("pytest" in run for run in runs)
+
+
+def test_generated_workflow_pins_every_action(baked):
+    _, project_dir = baked
+
+    assert_actions_pinned(project_dir / ".github" / "workflows" / "ci.yml")
+
+
+def test_generated_workflow_keeps_its_own_expressions(baked):
+    _, project_dir = baked
+    text = (project_dir / ".github" / "workflows" / "ci.yml").read_text()
+
+    assert "python-version: ${{ matrix.python-version }}" in text
+
+
+def test_pre_commit_runs_ruff_pinned_to_a_release(baked):
+    _, project_dir = baked
+    config = yaml.safe_load((project_dir / ".pre-commit-config.yaml").read_text())
+
+    (repo,) = config["repos"]
+    assert repo["repo"] == "https://github.com/astral-sh/ruff-pre-commit"
+    assert re.fullmatch(r"v\d+\.\d+\.\d+", repo["rev"])
+    assert [hook["id"] for hook in repo["hooks"]] == ["ruff", "ruff-format"]
+
+
+def test_makefile_has_the_everyday_targets(baked):
+    _, project_dir = baked
+    text = (project_dir / "Makefile").read_text()
+    targets = set(re.findall(r"^([\w-]+):", text, flags=re.MULTILINE))
+
+    assert {"install", "run", "test", "lint", "format"} <= targets
+    assert "-m venv" in text
+    assert "pip install -e '.[dev]'" in text
+    recipe_lines = [line for line in text.splitlines() if line.startswith(" ")]
+    assert recipe_lines == [], "recipes must start with a tab"
+
+
+def variables_read_by_settings(project_dir, with_client: bool) -> set[str]:
+    settings = next((project_dir / "src").glob("*/settings.py")).read_text()
+    names = set(VARIABLE_LITERAL.findall(settings))
+    if not with_client:
+        # settings.py reads these only when the client stub exists.
+        names = {name for name in names if not name.startswith(CLIENT_ONLY_PREFIX)}
+    return names
+
+
+def readme_table_variables(project_dir) -> set[str]:
+    rows = [
+        line
+        for line in (project_dir / "README.md").read_text().splitlines()
+        if line.startswith("| `")
+    ]
+    return {
+        name
+        for row in rows
+        for name in re.findall(r"`((?:SERVICE|OTEL)_[A-Z0-9_]+)`", row.split("|")[1])
+    }
+
+
+def env_example_variables(project_dir) -> set[str]:
+    text = (project_dir / ".env.example").read_text()
+    return set(re.findall(r"^#?\s*((?:SERVICE|OTEL)_[A-Z0-9_]+)=", text, re.MULTILINE))
+
+
+def test_every_variable_settings_reads_is_in_env_example_and_the_readme(baked):
+    with_client, project_dir = baked
+    read = variables_read_by_settings(project_dir, with_client)
+
+    assert read, "no variable found in settings.py"
+    assert read - env_example_variables(project_dir) == set()
+    assert read - readme_table_variables(project_dir) == set()
+
+
+def test_env_example_documents_only_variables_the_readme_explains(baked):
+    _, project_dir = baked
+
+    assert env_example_variables(project_dir) - readme_table_variables(project_dir) == (
+        set()
+    )
+
+
+def test_env_example_changes_nothing_as_it_is(baked):
+    _, project_dir = baked
+    lines = (project_dir / ".env.example").read_text().splitlines()
+
+    assert [line for line in lines if line and not line.startswith("#")] == []
+
+
+def test_client_variables_are_documented_only_with_the_client(baked):
+    with_client, project_dir = baked
+    documented = env_example_variables(project_dir) | readme_table_variables(
+        project_dir
+    )
+
+    has_client_variables = any(
+        name.startswith(CLIENT_ONLY_PREFIX) for name in documented
+    )
+    assert has_client_variables == with_client
+
+
+def test_template_workflow_runs_the_ci_script_with_pinned_actions():
+    path = TEMPLATE_DIR / ".github" / "workflows" / "template-ci.yml"
+    workflow = load_workflow(path)
+
+    assert_actions_pinned(path)
+    runs = [
+        step.get("run", "")
+        for job in workflow["jobs"].values()
+        for step in job["steps"]
+    ]
+    assert "bash .ci/run" in runs
