@@ -19,7 +19,7 @@ from anyio import to_thread
 from fastapi import FastAPI
 
 from . import __version__
-from .logs import configure_logging
+from .logs import SpanOnErrorMiddleware, configure_logging
 from .propagation import install_limited_propagator
 from .routes import HEALTH_PATH, build_router
 from .settings import ConfigurationError, Settings
@@ -72,6 +72,7 @@ def create_app(
             "exclude": is_health_check,
         },
     )
+    app.add_middleware(SpanOnErrorMiddleware)
     downstream_client = None
     if settings.downstream_service is not None and settings.downstream_url is not None:
         from .downstream_client import add_downstream_client

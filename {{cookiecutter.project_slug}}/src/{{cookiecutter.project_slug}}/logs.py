@@ -14,13 +14,12 @@ pipeline can pick them up and link them to the trace.
 import json
 import logging
 import sys
-import traceback
 from datetime import datetime, timezone
-from types import TracebackType
 from typing import TextIO
 
 from opentelemetry import trace
 from opentelemetry.sdk.resources import SERVICE_NAME
+from starlette.types import ASGIApp, Receive, Scope, Send
 from uvicorn.logging import ColourizedFormatter
 
 from .settings import (
@@ -35,6 +34,7 @@ TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s [%(correlation)s] %(message)s"
 CONSOLE_HANDLER_NAME = "service-console"
 # uvicorn configures these three itself (its LOGGING_CONFIG, or --log-config).
 UVICORN_LOGGERS = ("uvicorn", "uvicorn.error", "uvicorn.access")
+SPAN_CONTEXT_ATTRIBUTE = "otel_span_context"
 
 
 class TraceContextFilter(logging.Filter):
@@ -63,26 +63,31 @@ def span_context_of(record: logging.LogRecord) -> trace.SpanContext | None:
     current = trace.get_current_span().get_span_context()
     if current.is_valid:
         return current
-    if record.exc_info and record.exc_info[2] is not None:
-        return span_context_in_traceback(record.exc_info[2])
+    if record.exc_info and record.exc_info[1] is not None:
+        return getattr(record.exc_info[1], SPAN_CONTEXT_ATTRIBUTE, None)
     return None
 
 
-def span_context_in_traceback(tb: TracebackType) -> trace.SpanContext | None:
-    """The outermost valid span held by a frame the exception passed through.
+class SpanOnErrorMiddleware:
+    """Tags an exception leaving the app with the span of the request it broke.
 
     uvicorn logs an application's unhandled exception after the app has raised
-    it, when the request's span is no longer current. The frame that served the
-    request (FastAPI's telemetry) still holds the server span, and it is the
-    outermost frame that does, so the traceback line gets the request's ids.
+    it, when the request's span is no longer current; the tag lets that log
+    line carry the request's ids. It sits inside FastAPI's telemetry, where the
+    server span is still current.
     """
-    for frame, _ in traceback.walk_tb(tb):
-        for value in frame.f_locals.values():
-            if isinstance(value, trace.Span):
-                span_context = value.get_span_context()
-                if span_context.is_valid:
-                    return span_context
-    return None
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await self.app(scope, receive, send)
+        except Exception as error:
+            span_context = trace.get_current_span().get_span_context()
+            if span_context.is_valid and not hasattr(error, SPAN_CONTEXT_ATTRIBUTE):
+                setattr(error, SPAN_CONTEXT_ATTRIBUTE, span_context)
+            raise
 
 
 def correlation(record: logging.LogRecord) -> str:
