@@ -6,11 +6,13 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+BENCH_STAMP := $(VENV)/.installed-bench
 PROTOCOL ?= grpc
 PROCESSOR ?= batch
 PYTEST_ARGS ?=
+BENCH_ARGS ?=
 
-.PHONY: demo test lint clean
+.PHONY: demo test lint bench clean
 
 $(STAMP): pyproject.toml
 	@echo "==> creating the virtual environment $(VENV) (first run only)"
@@ -26,9 +28,18 @@ demo: $(STAMP)
 test: $(STAMP)
 	@$(BIN)/python -m pytest $(PYTEST_ARGS)
 
+# The cost of tracing: writes benchmarks/results/latest.md, latest.png and
+# profile.md (about half an hour; `make bench BENCH_ARGS=--help` for options).
+$(BENCH_STAMP): $(STAMP)
+	@$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[test,bench]'
+	@touch $(BENCH_STAMP)
+
+bench: $(BENCH_STAMP)
+	@$(BIN)/python -m benchmarks $(BENCH_ARGS)
+
 lint: $(STAMP)
-	@$(BIN)/ruff check hooks tests otlp_receiver pair_demo template_filters.py
-	@$(BIN)/ruff format --check tests otlp_receiver pair_demo template_filters.py
+	@$(BIN)/ruff check hooks tests otlp_receiver pair_demo benchmarks template_filters.py
+	@$(BIN)/ruff format --check tests otlp_receiver pair_demo benchmarks template_filters.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache build

@@ -19,6 +19,7 @@ from {{ cookiecutter.project_slug }} import __version__
 from {{ cookiecutter.project_slug }}.app import create_app
 from {{ cookiecutter.project_slug }}.settings import ConfigurationError, Settings
 from {{ cookiecutter.project_slug }}.telemetry import (
+    DEFAULT_EXPORT_BATCH_SIZE,
     build_exporters,
     build_otlp_exporter,
     build_resource,
@@ -165,6 +166,33 @@ def test_batch_processor_honours_otel_bsp_variables(monkeypatch):
 
     assert sum(exporter.batch_sizes) == 5
     assert max(exporter.batch_sizes) == 2
+    provider.shutdown()
+
+
+@pytest.mark.parametrize(
+    ("queue_size", "largest_batch"),
+    [(None, DEFAULT_EXPORT_BATCH_SIZE), ("8", 8)],
+    ids=["default-queue", "queue-of-8"],
+)
+def test_batch_processor_exports_small_batches_unless_told_otherwise(
+    monkeypatch, queue_size, largest_batch
+):
+    monkeypatch.delenv("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", raising=False)
+    monkeypatch.setenv("OTEL_BSP_SCHEDULE_DELAY", "600000")
+    if queue_size is None:
+        monkeypatch.delenv("OTEL_BSP_MAX_QUEUE_SIZE", raising=False)
+    else:
+        monkeypatch.setenv("OTEL_BSP_MAX_QUEUE_SIZE", queue_size)
+    exporter = BatchRecordingExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(build_span_processor("batch", exporter))
+
+    for index in range(3 * largest_batch):
+        provider.get_tracer("test").start_span(f"span-{index}").end()
+    provider.force_flush()
+
+    assert DEFAULT_EXPORT_BATCH_SIZE == 32
+    assert max(exporter.batch_sizes) == largest_batch
     provider.shutdown()
 
 

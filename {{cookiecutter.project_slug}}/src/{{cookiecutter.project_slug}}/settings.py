@@ -224,8 +224,9 @@ def check_sdk_variables(env: Mapping[str, str]) -> None:
     for name in BATCH_PROCESSOR_INTEGERS:
         _positive_integer(env, name)
     queue = _positive_integer(env, "OTEL_BSP_MAX_QUEUE_SIZE") or 2048
-    batch = _positive_integer(env, "OTEL_BSP_MAX_EXPORT_BATCH_SIZE") or 512
-    if batch > queue:
+    # Unset, the batch size is the service's own default, kept within the queue.
+    batch = _positive_integer(env, "OTEL_BSP_MAX_EXPORT_BATCH_SIZE")
+    if batch is not None and batch > queue:
         raise ConfigurationError(
             "OTEL_BSP_MAX_EXPORT_BATCH_SIZE must not exceed OTEL_BSP_MAX_QUEUE_SIZE"
             f" ({batch} > {queue})"

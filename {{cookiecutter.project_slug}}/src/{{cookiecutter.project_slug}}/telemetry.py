@@ -4,13 +4,16 @@ The sampler, the batch processor's limits (OTEL_BSP_*) and the exporter's header
 timeout, compression and TLS settings are left to the OpenTelemetry SDK, which
 reads them from the standard variables. This module decides only what the SDK
 leaves to the application: the service's identity, which exporter and processor
-run, and the endpoint when no variable names one.
+run, the endpoint when no variable names one, and one default of its own: the
+export batch size when OTEL_BSP_MAX_EXPORT_BATCH_SIZE is unset.
 """
 
 import logging
+import os
 import sys
 import threading
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from opentelemetry import trace
@@ -42,6 +45,11 @@ logger = logging.getLogger(__name__)
 # How often the `simple` processor's worker looks for a span it was not woken
 # for; it is woken at once for every span that ends.
 SIMPLE_WAKE_MILLIS = 100
+# Spans per export unless OTEL_BSP_MAX_EXPORT_BATCH_SIZE says otherwise. Encoding
+# spans for OTLP holds the GIL, so each export pauses the event loop: the SDK's
+# 512 made that a pause of tens of milliseconds and p99 latency 6-8x untraced;
+# 32 keeps it about 3x at the same throughput (the template's benchmarks).
+DEFAULT_EXPORT_BATCH_SIZE = 32
 _exporter_log_folder = ExporterLogFolder()
 _EXPORTER_PACKAGES = {
     "grpc": "opentelemetry-exporter-otlp-proto-grpc",
@@ -128,7 +136,22 @@ def build_span_processor(kind: str, exporter: SpanExporter) -> SpanProcessor:
             max_export_batch_size=1,
             schedule_delay_millis=SIMPLE_WAKE_MILLIS,
         )
-    return BatchSpanProcessor(exporter)
+    return BatchSpanProcessor(
+        exporter, max_export_batch_size=default_export_batch_size(os.environ)
+    )
+
+
+def default_export_batch_size(environ: Mapping[str, str]) -> int | None:
+    """The service's batch size, or None when the variable sets it (the SDK reads it).
+
+    Never larger than the queue (OTEL_BSP_MAX_QUEUE_SIZE), which the SDK requires.
+    """
+    if environ.get("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", "").strip():
+        return None
+    queue = environ.get("OTEL_BSP_MAX_QUEUE_SIZE", "").strip()
+    if queue.isdigit() and int(queue) > 0:
+        return min(DEFAULT_EXPORT_BATCH_SIZE, int(queue))
+    return DEFAULT_EXPORT_BATCH_SIZE
 
 
 def build_tracer_provider(settings: Settings) -> TracerProvider:

@@ -1,0 +1,214 @@
+"""`python -m benchmarks` (`make bench`): measure, then write the report and the chart.
+
+With no options it runs the main suite the way `make bench` does: waits (up
+to 10 minutes) for a calm machine, three repetitions of every configuration
+on both endpoints, the 60 s outage run, a py-spy profile and five timed bakes,
+and writes benchmarks/results/latest.md, latest.png and profile.md. Options
+shrink it (the smoke test runs two configurations for a second each) or pick
+the experiments suite, the candidates for cheaper defaults.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import shutil
+import sys
+import tempfile
+from collections.abc import Sequence
+from datetime import datetime, timezone
+from pathlib import Path
+
+from benchmarks.bake_timing import BakeTiming, time_bakes
+from benchmarks.chart import draw_chart, matplotlib_available
+from benchmarks.configurations import (
+    BATCH_GRPC,
+    EXAMPLE,
+    PAIR,
+    ROOT,
+    SAMPLED_10,
+    SUITES,
+    UNTRACED,
+    by_name,
+)
+from benchmarks.cpu_pinning import describe_pinning
+from benchmarks.load import PYTHON, WRK, default_tool
+from benchmarks.machine import describe_machine, load_average, wait_for_calm
+from benchmarks.outage_memory import OutageMemory, measure_outage_memory
+from benchmarks.profiling import profile_under_load, py_spy_available, render_profiles
+from benchmarks.report import RunContext, render, results_table, write_report
+from benchmarks.runner import Plan, run_plan
+from benchmarks.services import bake_projects
+from benchmarks.summary import baseline_spread, summarize
+from benchmarks.targets import evaluate
+
+RESULTS_DIR = Path(__file__).resolve().parent / "results"
+ENDPOINT_NAMES = {"root": ROOT, "example": EXAMPLE}
+
+
+def parse_arguments(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks",
+        description="Measure the cost of tracing in the generated service.",
+    )
+    parser.add_argument("--suite", choices=sorted(SUITES), default="main")
+    parser.add_argument(
+        "--configurations",
+        help="comma-separated subset of the suite (their baselines are added)",
+    )
+    parser.add_argument("--endpoints", default="root,example", help="root,example")
+    parser.add_argument("--repetitions", type=int, default=3)
+    parser.add_argument("--seconds", type=float, default=10.0, help="measured window")
+    parser.add_argument("--warmup", type=float, default=2.0, help="warm-up seconds")
+    parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument(
+        "--load", choices=(WRK, PYTHON), default=None, help="default: wrk if installed"
+    )
+    parser.add_argument("--output", type=Path, default=RESULTS_DIR)
+    parser.add_argument(
+        "--name", default=None, help="report file stem (default: suite)"
+    )
+    parser.add_argument(
+        "--wait-for-calm",
+        type=float,
+        default=600.0,
+        metavar="SECONDS",
+        help="wait up to this long for a 1-minute load average below 0.5 (0: no wait)",
+    )
+    parser.add_argument(
+        "--outage-seconds", type=float, default=60.0, help="0 skips the outage run"
+    )
+    parser.add_argument(
+        "--profile-seconds", type=float, default=10.0, help="0 skips profiling"
+    )
+    parser.add_argument("--bakes", type=int, default=5, help="0 skips bake timing")
+    parser.add_argument("--no-chart", action="store_true")
+    parser.add_argument(
+        "--keep-work-dir", action="store_true", help="keep the baked projects and logs"
+    )
+    return parser.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    arguments = parse_arguments(argv)
+    suite = SUITES[arguments.suite]
+    configurations = (
+        by_name(arguments.configurations.split(","), suite)
+        if arguments.configurations
+        else list(suite)
+    )
+    endpoints = tuple(ENDPOINT_NAMES[e] for e in arguments.endpoints.split(","))
+    load_tool = arguments.load or default_tool()
+    name = arguments.name or (
+        "latest" if arguments.suite == "main" else arguments.suite
+    )
+    command = "python -m benchmarks" + (
+        " " + shlex.join(argv if argv is not None else sys.argv[1:])
+        if (argv if argv is not None else sys.argv[1:])
+        else ""
+    )
+    work_dir = Path(tempfile.mkdtemp(prefix="bench-"))
+    try:
+        load_before = (
+            wait_for_calm(arguments.wait_for_calm)
+            if arguments.wait_for_calm > 0
+            else load_average()
+        )
+        started = datetime.now(timezone.utc)
+        print(f"benchmark: load average {load_before:.2f}; work dir {work_dir}")
+        projects = bake_projects(
+            work_dir, with_pair=any(c.kind == PAIR for c in configurations)
+        )
+        bakes: BakeTiming | None = (
+            time_bakes(work_dir / "bakes", arguments.bakes) if arguments.bakes else None
+        )
+        plan = Plan(
+            configurations=configurations,
+            work_dir=work_dir,
+            repetitions=arguments.repetitions,
+            seconds=arguments.seconds,
+            warmup_seconds=arguments.warmup,
+            load_tool=load_tool,
+            connections=arguments.connections,
+            endpoints=endpoints,
+        )
+        measurements = run_plan(plan, projects)
+        outage: OutageMemory | None = None
+        if arguments.outage_seconds > 0:
+            print(f"benchmark: outage run, {arguments.outage_seconds:g} s")
+            outage = measure_outage_memory(
+                projects,
+                work_dir,
+                load_tool,
+                arguments.outage_seconds,
+                arguments.connections,
+            )
+        if arguments.profile_seconds > 0 and py_spy_available():
+            print("benchmark: profiling under load with py-spy")
+            profiled = [
+                (UNTRACED, ROOT),
+                *[(BATCH_GRPC, endpoint) for endpoint in endpoints],
+                (SAMPLED_10, ROOT),
+            ]
+            profiles = [
+                profile_under_load(
+                    configuration,
+                    endpoint,
+                    projects,
+                    work_dir,
+                    load_tool,
+                    arguments.profile_seconds,
+                    arguments.connections,
+                )
+                for configuration, endpoint in profiled
+            ]
+            write_report(
+                arguments.output / "profile.md", render_profiles(profiles, command)
+            )
+        rows = summarize(measurements)
+        context = RunContext(
+            command=command,
+            started=started,
+            finished=datetime.now(timezone.utc),
+            load_before=load_before,
+            load_after=load_average(),
+            machine=describe_machine(),
+            pinning=describe_pinning(),
+            load_tool=load_tool,
+            connections=arguments.connections,
+            seconds=arguments.seconds,
+            warmup_seconds=arguments.warmup,
+            repetitions=arguments.repetitions,
+        )
+        report = write_report(
+            arguments.output / f"{name}.md",
+            render(
+                rows,
+                evaluate(rows, outage),
+                context,
+                outage,
+                bakes,
+                baseline_spread(measurements),
+            ),
+        )
+        print(results_table(rows))
+        print(f"benchmark: wrote {report}")
+        if not arguments.no_chart and matplotlib_available():
+            chart = draw_chart(
+                rows,
+                arguments.output / f"{name}.png",
+                f"Cost of tracing, {started:%Y-%m-%d} ({context.machine.cores} cores, "
+                f"{load_tool}, {context.machine.uvicorn_stack})",
+            )
+            print(f"benchmark: wrote {chart}")
+    except BaseException:
+        print(f"benchmark: failed; logs kept in {work_dir}", file=sys.stderr)
+        raise
+    else:
+        if not arguments.keep_work_dir:
+            shutil.rmtree(work_dir, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

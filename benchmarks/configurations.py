@@ -1,0 +1,265 @@
+"""What is measured: the configurations, the endpoints and the spans each should make.
+
+A configuration is one way of running a service: untraced, or traced with a
+given processor, protocol, sampler or collector state. Each traced
+configuration names the untraced one its requests per second are divided by,
+measured in the same repetition, so a ratio never mixes two moments of a
+shared machine.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+# Which service runs: a baked project, the reference app, or the baked pair.
+SERVICE = "service"
+REFERENCE = "reference"
+PAIR = "pair"
+
+# Where spans go: the receiver over gRPC or HTTP, a closed port, or nowhere.
+COLLECTOR_GRPC = "grpc"
+COLLECTOR_HTTP = "http"
+COLLECTOR_DOWN = "down"
+NO_COLLECTOR = "none"
+
+ROOT = "root"
+EXAMPLE = "example"
+
+# Spans one request makes, by what runs and which route it calls. The
+# reference app keeps FastAPI's operation spans on: dependencies, endpoint and
+# serialization each get one, on top of the server span.
+SPANS_PER_REQUEST = {
+    (SERVICE, ROOT): 1,
+    (SERVICE, EXAMPLE): 2,
+    (REFERENCE, ROOT): 4,
+    (REFERENCE, EXAMPLE): 5,
+    # service_a: server, operation, client; service_b: server, operation.
+    (PAIR, EXAMPLE): 5,
+}
+
+H11_ASYNCIO = ("--loop", "asyncio", "--http", "h11")
+UVLOOP_HTTPTOOLS = ("--loop", "uvloop", "--http", "httptools")
+
+
+@dataclass(frozen=True)
+class Configuration:
+    name: str
+    label: str
+    kind: str = SERVICE
+    collector: str = NO_COLLECTOR
+    environment: Mapping[str, str] = field(default_factory=dict)
+    sampling: float = 1.0
+    # The untraced configuration this one is compared with; None for a baseline.
+    baseline: str | None = None
+    uvicorn_arguments: tuple[str, ...] = ()
+    endpoints: tuple[str, ...] = (ROOT, EXAMPLE)
+    # Another app factory wrapping the generated one (an experiment), or None.
+    factory: str | None = None
+
+    @property
+    def traced(self) -> bool:
+        return self.baseline is not None
+
+    def spans_expected(self, endpoint: str, requests: int) -> float:
+        """Spans the receiver should get for `requests` calls; 0 when none can."""
+        if not self.traced or self.collector in (COLLECTOR_DOWN, NO_COLLECTOR):
+            return 0.0
+        return requests * SPANS_PER_REQUEST[(self.kind, endpoint)] * self.sampling
+
+
+UNTRACED = Configuration(
+    "untraced", "untraced", environment={"OTEL_SDK_DISABLED": "true"}
+)
+BATCH_GRPC = Configuration(
+    "batch-grpc", "batch, gRPC", collector=COLLECTOR_GRPC, baseline="untraced"
+)
+BATCH_HTTP = Configuration(
+    "batch-http", "batch, HTTP", collector=COLLECTOR_HTTP, baseline="untraced"
+)
+SIMPLE_GRPC = Configuration(
+    "simple-grpc",
+    "simple, gRPC",
+    collector=COLLECTOR_GRPC,
+    environment={"SERVICE_SPAN_PROCESSOR": "simple"},
+    baseline="untraced",
+)
+BATCH_DOWN = Configuration(
+    "batch-grpc-down",
+    "batch, collector down",
+    collector=COLLECTOR_DOWN,
+    baseline="untraced",
+)
+SIMPLE_DOWN = Configuration(
+    "simple-grpc-down",
+    "simple, collector down",
+    collector=COLLECTOR_DOWN,
+    environment={"SERVICE_SPAN_PROCESSOR": "simple"},
+    baseline="untraced",
+)
+SAMPLED_10 = Configuration(
+    "sampled-10pct",
+    "batch, gRPC, 10% sampled",
+    collector=COLLECTOR_GRPC,
+    environment={
+        "OTEL_TRACES_SAMPLER": "parentbased_traceidratio",
+        "OTEL_TRACES_SAMPLER_ARG": "0.1",
+    },
+    sampling=0.1,
+    baseline="untraced",
+)
+NOT_EXPORTED = Configuration(
+    "not-exported",
+    "spans made, never exported",
+    environment={"OTEL_TRACES_EXPORTER": "none"},
+    baseline="untraced",
+)
+TUTORIAL_REFERENCE = Configuration(
+    "reference",
+    "tutorial's setup (reference)",
+    kind=REFERENCE,
+    collector=COLLECTOR_GRPC,
+    baseline="untraced",
+)
+PAIR_UNTRACED = Configuration(
+    "pair-untraced",
+    "pair untraced",
+    kind=PAIR,
+    environment={"OTEL_SDK_DISABLED": "true"},
+    endpoints=(EXAMPLE,),
+)
+PAIR_TRACED = Configuration(
+    "pair-batch-grpc",
+    "pair, batch, gRPC",
+    kind=PAIR,
+    collector=COLLECTOR_GRPC,
+    baseline="pair-untraced",
+    endpoints=(EXAMPLE,),
+)
+
+MAIN = (
+    UNTRACED,
+    BATCH_GRPC,
+    BATCH_HTTP,
+    SIMPLE_GRPC,
+    BATCH_DOWN,
+    SIMPLE_DOWN,
+    SAMPLED_10,
+    NOT_EXPORTED,
+    TUTORIAL_REFERENCE,
+    PAIR_UNTRACED,
+    PAIR_TRACED,
+)
+
+# The candidates for cheaper defaults, each against the same untraced baseline
+# unless it changes the server itself (then against its own untraced run).
+EXPERIMENTS = (
+    UNTRACED,
+    BATCH_GRPC,
+    Configuration(
+        "untraced-h11",
+        "untraced, asyncio + h11",
+        environment={"OTEL_SDK_DISABLED": "true"},
+        uvicorn_arguments=H11_ASYNCIO,
+    ),
+    Configuration(
+        "batch-grpc-h11",
+        "batch, gRPC, asyncio + h11",
+        collector=COLLECTOR_GRPC,
+        baseline="untraced-h11",
+        uvicorn_arguments=H11_ASYNCIO,
+    ),
+    NOT_EXPORTED,
+    Configuration(
+        "batch-grpc-gzip",
+        "batch, gRPC, gzip",
+        collector=COLLECTOR_GRPC,
+        environment={"OTEL_EXPORTER_OTLP_COMPRESSION": "gzip"},
+        baseline="untraced",
+    ),
+    Configuration(
+        "batch-grpc-delay-1s",
+        "batch, gRPC, 1 s delay",
+        collector=COLLECTOR_GRPC,
+        environment={"OTEL_BSP_SCHEDULE_DELAY": "1000"},
+        baseline="untraced",
+    ),
+    Configuration(
+        "batch-grpc-batch-16",
+        "batch, gRPC, batches of 16",
+        collector=COLLECTOR_GRPC,
+        environment={"OTEL_BSP_MAX_EXPORT_BATCH_SIZE": "16"},
+        baseline="untraced",
+    ),
+    Configuration(
+        "batch-grpc-batch-32",
+        "batch, gRPC, batches of 32",
+        collector=COLLECTOR_GRPC,
+        environment={"OTEL_BSP_MAX_EXPORT_BATCH_SIZE": "32"},
+        baseline="untraced",
+    ),
+    Configuration(
+        "batch-grpc-batch-64",
+        "batch, gRPC, batches of 64",
+        collector=COLLECTOR_GRPC,
+        environment={"OTEL_BSP_MAX_EXPORT_BATCH_SIZE": "64"},
+        baseline="untraced",
+    ),
+    Configuration(
+        "batch-grpc-batch-128",
+        "batch, gRPC, batches of 128",
+        collector=COLLECTOR_GRPC,
+        environment={"OTEL_BSP_MAX_EXPORT_BATCH_SIZE": "128"},
+        baseline="untraced",
+    ),
+    Configuration(
+        "batch-grpc-batch-2048",
+        "batch, gRPC, batches of 2048",
+        collector=COLLECTOR_GRPC,
+        environment={
+            "OTEL_BSP_MAX_EXPORT_BATCH_SIZE": "2048",
+            "OTEL_BSP_MAX_QUEUE_SIZE": "8192",
+        },
+        baseline="untraced",
+    ),
+    Configuration(
+        "batch-grpc-gc-frozen",
+        "batch, gRPC, gc.freeze() after start-up",
+        collector=COLLECTOR_GRPC,
+        baseline="untraced-gc-frozen",
+        factory="benchmarks.frozen_gc_app:create_app",
+    ),
+    Configuration(
+        "untraced-gc-frozen",
+        "untraced, gc.freeze() after start-up",
+        environment={"OTEL_SDK_DISABLED": "true"},
+        factory="benchmarks.frozen_gc_app:create_app",
+    ),
+    Configuration(
+        "batch-grpc-attrs-4",
+        "batch, gRPC, 4 attributes",
+        collector=COLLECTOR_GRPC,
+        environment={"OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT": "4"},
+        baseline="untraced",
+    ),
+)
+
+SUITES = {"main": MAIN, "experiments": EXPERIMENTS}
+
+
+def by_name(names: list[str], suite: tuple[Configuration, ...]) -> list[Configuration]:
+    """The named configurations, plus every baseline they are compared with."""
+    known = {
+        configuration.name: configuration for configuration in (*MAIN, *EXPERIMENTS)
+    }
+    unknown = [name for name in names if name not in known]
+    if unknown:
+        raise ValueError(
+            f"unknown configuration(s) {', '.join(unknown)}; known: {', '.join(known)}"
+        )
+    wanted = set(names)
+    wanted |= {known[n].baseline for n in names if known[n].baseline is not None}
+    order = {}
+    for configuration in (*suite, *MAIN, *EXPERIMENTS):
+        order.setdefault(configuration.name, len(order))
+    return [known[name] for name in sorted(wanted, key=order.__getitem__)]

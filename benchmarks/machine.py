@@ -1,0 +1,106 @@
+"""What the machine and the software were, so a figure can be read in context."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import platform
+import time
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+
+PACKAGES = (
+    "fastapi",
+    "starlette",
+    "uvicorn",
+    "uvloop",
+    "httptools",
+    "opentelemetry-sdk",
+    "opentelemetry-exporter-otlp-proto-grpc",
+    "opentelemetry-exporter-otlp-proto-http",
+    "grpcio",
+    "protobuf",
+)
+LOAD_CALM = 0.5
+LOAD_POLL_SECONDS = 30.0
+
+
+@dataclass(frozen=True)
+class Machine:
+    cpu_model: str
+    cores: int
+    kernel: str
+    python: str
+    packages: dict[str, str]
+    protobuf_backend: str
+    uvicorn_stack: str
+
+
+def describe_machine() -> Machine:
+    return Machine(
+        cpu_model=_cpu_model(),
+        cores=os.cpu_count() or 1,
+        kernel=platform.release(),
+        python=platform.python_version(),
+        packages={name: _version(name) for name in PACKAGES},
+        protobuf_backend=_protobuf_backend(),
+        uvicorn_stack=uvicorn_stack(),
+    )
+
+
+def uvicorn_stack() -> str:
+    """The loop and HTTP parser uvicorn's `auto` picks in this environment."""
+    loop = "uvloop" if importlib.util.find_spec("uvloop") else "asyncio"
+    http = "httptools" if importlib.util.find_spec("httptools") else "h11"
+    return f"{loop} + {http}"
+
+
+def load_average() -> float:
+    """The 1-minute load average."""
+    return os.getloadavg()[0]
+
+
+def wait_for_calm(
+    timeout: float, threshold: float = LOAD_CALM, report: object = print
+) -> float:
+    """Poll the load average until it is below `threshold`, at most `timeout` s.
+
+    Returns the last reading; measuring starts either way (the report records
+    the reading, so a busy machine is visible rather than hidden).
+    """
+    deadline = time.monotonic() + timeout
+    reading = load_average()
+    while reading >= threshold and time.monotonic() < deadline:
+        report(  # type: ignore[operator]
+            f"load average {reading:.2f} >= {threshold}; waiting (up to "
+            f"{max(0, deadline - time.monotonic()):.0f} s more)"
+        )
+        time.sleep(min(LOAD_POLL_SECONDS, max(0.0, deadline - time.monotonic())))
+        reading = load_average()
+    return reading
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def _version(name: str) -> str:
+    try:
+        return metadata.version(name)
+    except metadata.PackageNotFoundError:
+        return "not installed"
+
+
+def _protobuf_backend() -> str:
+    try:
+        from google.protobuf.internal import api_implementation
+    except ImportError:
+        return "not installed"
+    return api_implementation.Type()

@@ -1,0 +1,299 @@
+"""Where the time goes: py-spy samples of a service under load, as text.
+
+py-spy (the `bench` extra) samples the running service's Python stacks from
+outside, every thread, without changing its code; /proc gives each thread's
+CPU time over the same window. Stacks that end waiting (on a lock, on the
+event loop's poll, on the collector's answer to an export) are idle and left
+out. The rest are folded into the shares that matter here: which layer the
+innermost frame is in (uvicorn, FastAPI, FastAPI's telemetry, the OpenTelemetry
+SDK, OTLP encoding, gRPC, logging, the service's own code) and which
+functions, by self and by inclusive time.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+import threading
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from benchmarks.configurations import Configuration
+from benchmarks.load import run_load
+from benchmarks.process_stats import CLOCK_TICKS, PROC
+from benchmarks.services import (
+    BakedProjects,
+    clean_environment,
+    collector_environment,
+    start_target,
+)
+from benchmarks.span_counter import SpanCounter
+
+SAMPLE_RATE = 200
+SETTLE_SECONDS = 2.0
+GRACE_SECONDS = 30.0
+IDLE_LEAVES = (
+    "Condition.wait ",
+    "Event.wait ",
+    "Lock.acquire ",
+    "select ",
+    "_worker (",
+    "BaseSelectorEventLoop.select ",
+    # gRPC's blocking call: the request is sent, the worker waits for the answer.
+    "_UnaryUnaryMultiCallable._blocking ",
+)
+# The first fragment found in a frame's file names its layer.
+LAYERS = (
+    ("/fastapi/telemetry/", "FastAPI's telemetry middleware"),
+    ("/opentelemetry/exporter/", "OTLP exporter and encoding"),
+    ("/google/protobuf/", "OTLP exporter and encoding"),
+    ("/opentelemetry/proto/", "OTLP exporter and encoding"),
+    ("/grpc/", "gRPC"),
+    ("/opentelemetry/", "OpenTelemetry API and SDK"),
+    ("/logging/", "logging"),
+    ("/uvicorn/", "uvicorn"),
+    ("/starlette/", "FastAPI and Starlette"),
+    ("/fastapi/", "FastAPI and Starlette"),
+    ("/asyncio/", "asyncio"),
+    ("/src/", "the service's own code"),
+)
+_FRAME = re.compile(r"^(?P<function>.*) \((?P<file>[^()]*?)(?::\d+)?\)$")
+# Everything up to the package: site-packages, the standard library, a src/ root.
+_PREFIX = re.compile(r"^.*(?:site-packages/|/lib/python3\.\d+/|/src/)")
+_THREAD_ID = re.compile(r"\((\d+)\)")
+EVENT_LOOP = "event loop (requests)"
+WORKER = "span processor worker (encode + send)"
+OTHER = "other threads (gRPC's own, the thread pool)"
+
+
+@dataclass(frozen=True)
+class Profile:
+    title: str
+    requests_per_second: float
+    cpu_us_per_request: float
+    samples: int
+    # Each thread's share of the process's CPU time, from /proc.
+    thread_cpu: list[tuple[str, float]]
+    layers: list[tuple[str, int]]
+    self_time: list[tuple[str, int]]
+    inclusive: list[tuple[str, int]]
+
+
+def py_spy_available() -> bool:
+    return (
+        shutil.which("py-spy") is not None
+        or Path(sys.executable).with_name("py-spy").exists()
+    )
+
+
+def _py_spy() -> str:
+    beside = Path(sys.executable).with_name("py-spy")
+    return str(beside) if beside.exists() else "py-spy"
+
+
+def thread_cpu_seconds(pid: int) -> dict[int, float]:
+    """CPU seconds of each thread of `pid`, by thread id."""
+    times = {}
+    for task in (PROC / str(pid) / "task").iterdir():
+        try:
+            stat = (task / "stat").read_text()
+        except OSError:
+            continue
+        fields = stat[stat.rfind(")") + 2 :].split()
+        times[int(task.name)] = (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+    return times
+
+
+def profile_under_load(
+    configuration: Configuration,
+    endpoint: str,
+    projects: BakedProjects,
+    work_dir: Path,
+    load_tool: str,
+    seconds: float = 10.0,
+    connections: int = 16,
+) -> Profile:
+    """Sample the configuration's service for `seconds` while it is under load."""
+    log_dir = work_dir / "logs" / "profile"
+    raw = log_dir / f"{configuration.name}-{endpoint}.txt"
+    with SpanCounter(
+        log_dir / f"{configuration.name}-{endpoint}-receiver.log", clean_environment()
+    ) as counter:
+        collector = collector_environment(
+            configuration, counter.grpc_endpoint, counter.http_endpoint
+        )
+        target = start_target(configuration, projects, collector, log_dir)
+        try:
+            pid = target.pids[-1]
+            url = target.url(endpoint)
+            results = []
+            load = threading.Thread(
+                target=lambda: results.append(
+                    run_load(load_tool, url, seconds + 2 * SETTLE_SECONDS, connections)
+                ),
+                daemon=True,
+            )
+            load.start()
+            threading.Event().wait(SETTLE_SECONDS)
+            before = thread_cpu_seconds(pid)
+            subprocess.run(
+                [
+                    _py_spy(),
+                    "record",
+                    "--pid",
+                    str(pid),
+                    "--duration",
+                    str(round(seconds)),
+                    "--rate",
+                    str(SAMPLE_RATE),
+                    "--format",
+                    "raw",
+                    "--threads",
+                    "--full-filenames",
+                    "--output",
+                    str(raw),
+                ],
+                capture_output=True,
+                timeout=seconds + GRACE_SECONDS,
+                check=True,
+            )
+            after = thread_cpu_seconds(pid)
+            load.join(seconds + GRACE_SECONDS)
+        finally:
+            target.stop()
+    rate = results[0].requests_per_second if results else 0.0
+    title = f"{configuration.label}, `{target.paths[endpoint]}`"
+    used = {tid: after[tid] - before.get(tid, 0.0) for tid in after}
+    return fold(raw.read_text(encoding="utf-8"), title, rate, pid, used, seconds)
+
+
+def fold(
+    raw: str,
+    title: str,
+    requests_per_second: float,
+    pid: int,
+    thread_cpu: dict[int, float],
+    seconds: float,
+) -> Profile:
+    """Fold py-spy's raw (collapsed) stacks into layer and function shares."""
+    layers: Counter[str] = Counter()
+    self_time: Counter[str] = Counter()
+    inclusive: Counter[str] = Counter()
+    workers: set[int] = set()
+    total = 0
+    for line in raw.splitlines():
+        stack, _, count_text = line.rpartition(" ")
+        if not stack or not count_text.isdigit():
+            continue
+        frames = stack.split(";")
+        thread, frames = frames[0], frames[1:]
+        if any("BatchProcessor.worker " in frame for frame in frames):
+            match = _THREAD_ID.search(thread)
+            if match:
+                workers.add(int(match.group(1)))
+        if not frames or frames[-1].startswith(IDLE_LEAVES):
+            continue
+        count = int(count_text)
+        total += count
+        names = [_function(frame) for frame in frames]
+        self_time[names[-1]] += count
+        layers[_layer(frames[-1])] += count
+        for name in set(names):
+            inclusive[name] += count
+    return Profile(
+        title=title,
+        requests_per_second=requests_per_second,
+        cpu_us_per_request=(
+            sum(thread_cpu.values()) * 1e6 / (requests_per_second * seconds)
+            if requests_per_second
+            else 0.0
+        ),
+        samples=total,
+        thread_cpu=_thread_shares(thread_cpu, pid, workers),
+        layers=layers.most_common(),
+        self_time=self_time.most_common(20),
+        inclusive=[item for item in inclusive.most_common(60) if item[1] < total][:30],
+    )
+
+
+def _thread_shares(
+    thread_cpu: dict[int, float], pid: int, workers: set[int]
+) -> list[tuple[str, float]]:
+    spent: Counter[str] = Counter()
+    for tid, cpu in thread_cpu.items():
+        kind = EVENT_LOOP if tid == pid else WORKER if tid in workers else OTHER
+        spent[kind] += cpu
+    total = sum(spent.values()) or 1.0
+    return [(kind, cpu / total) for kind, cpu in spent.most_common()]
+
+
+def _function(frame: str) -> str:
+    match = _FRAME.match(frame)
+    if not match:
+        return frame
+    return f"{match.group('function')} ({_short(match.group('file'))})"
+
+
+def _short(path: str) -> str:
+    """The path from the package on (`fastapi/routing.py`, `my_service/app.py`)."""
+    return _PREFIX.sub("", path)
+
+
+def _layer(frame: str) -> str:
+    match = _FRAME.match(frame)
+    path = match.group("file") if match else frame
+    for fragment, layer in LAYERS:
+        if fragment in path:
+            return layer
+    return "the rest (standard library, C)"
+
+
+def render_profiles(profiles: Sequence[Profile], command: str) -> str:
+    parts = [
+        "# Where the time goes",
+        "",
+        f"py-spy samples ({SAMPLE_RATE} per second, every thread; stacks ending in "
+        "a wait left out) of a service pinned to one core under full load, taken "
+        f"by `{command}`. The thread shares are CPU time from /proc; the other "
+        "shares are fractions of the non-idle samples. py-spy pauses the process "
+        "to sample, so requests per second under the profiler are lower than in "
+        "latest.md.",
+        "",
+    ]
+    for profile in profiles:
+        parts += [
+            f"## {profile.title}",
+            "",
+            f"{profile.samples:,} non-idle samples; "
+            f"{profile.requests_per_second:,.0f} req/s and "
+            f"{profile.cpu_us_per_request:,.0f} CPU µs per request under the "
+            "profiler.",
+            "",
+            "| thread | share of the process's CPU (/proc) |",
+            "|---|---|",
+            *[f"| {name} | {share:.0%} |" for name, share in profile.thread_cpu],
+            "",
+            _share_table(
+                "layer (by the innermost frame)", profile.layers, profile.samples
+            ),
+            "",
+            "Top functions by self time:",
+            "",
+            _share_table("function", profile.self_time, profile.samples),
+            "",
+            "Top functions by inclusive (cumulative) time:",
+            "",
+            _share_table("function", profile.inclusive, profile.samples),
+            "",
+        ]
+    return "\n".join(parts)
+
+
+def _share_table(heading: str, items: Sequence[tuple[str, int]], total: int) -> str:
+    lines = [f"| {heading} | share |", "|---|---|"]
+    lines += [f"| `{name}` | {count / total:.1%} |" for name, count in items]
+    return "\n".join(lines)

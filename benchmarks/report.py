@@ -1,0 +1,182 @@
+"""Writes a run as Markdown: the table, the targets, the machine, the date."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from benchmarks.bake_timing import BakeTiming
+from benchmarks.machine import Machine
+from benchmarks.outage_memory import OutageMemory
+from benchmarks.summary import Row, Spread
+from benchmarks.targets import Verdict
+
+COLUMNS = (
+    "configuration",
+    "endpoint",
+    "req/s",
+    "ratio to untraced",
+    "p50 ms",
+    "p99 ms",
+    "p99 vs untraced",
+    "CPU µs/req",
+    "peak RSS MiB",
+    "spans received / expected",
+    "other load on core 0",
+)
+
+
+@dataclass(frozen=True)
+class RunContext:
+    command: str
+    started: datetime
+    finished: datetime
+    load_before: float
+    load_after: float
+    machine: Machine
+    pinning: str
+    load_tool: str
+    connections: int
+    seconds: float
+    warmup_seconds: float
+    repetitions: int
+
+
+def results_table(rows: Sequence[Row]) -> str:
+    lines = [
+        "| " + " | ".join(COLUMNS) + " |",
+        "|" + "|".join("---" for _ in COLUMNS) + "|",
+    ]
+    for row in rows:
+        cells = (
+            row.label,
+            f"`{row.path}`",
+            f"{row.requests_per_second:,.0f}",
+            "—" if row.ratio is None else f"**{row.ratio:.2f}**",
+            f"{row.p50_ms:.1f}",
+            f"{row.p99_ms:.1f}",
+            "—" if row.p99_ratio is None else f"{row.p99_ratio:.1f}x",
+            f"{row.cpu_us_per_request:,.0f}",
+            f"{row.peak_rss_mib:.0f}",
+            _spans(row),
+            f"{row.foreign_cpu_share:.0%}",
+        )
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def _spans(row: Row) -> str:
+    if row.spans_received is None:
+        return "—" if row.spans_expected == 0 else "not counted"
+    text = f"{row.spans_received:,} / {row.spans_expected:,.0f}"
+    if row.spans_lost:
+        text += f" ({row.spans_lost:,} lost)"
+    return text
+
+
+def verdicts_table(verdicts: Sequence[Verdict]) -> str:
+    lines = ["| target | measured | outcome |", "|---|---|---|"]
+    lines += [f"| {v.target} | {v.measured} | {v.outcome} |" for v in verdicts]
+    return "\n".join(lines)
+
+
+def render(
+    rows: Sequence[Row],
+    verdicts: Sequence[Verdict],
+    context: RunContext,
+    outage: OutageMemory | None = None,
+    bakes: BakeTiming | None = None,
+    spread: Sequence[Spread] = (),
+) -> str:
+    machine = context.machine
+    packages = ", ".join(f"{name} {v}" for name, v in machine.packages.items())
+    parts = [
+        "# The cost of tracing: latest run",
+        "",
+        f"Run {context.started:%Y-%m-%d %H:%M} to {context.finished:%H:%M} UTC "
+        f"with `{context.command}`.",
+        "",
+        "Each configuration runs as its own uvicorn process (one worker) and is "
+        f"driven by {context.load_tool} with {context.connections} connections "
+        f"for {context.seconds:g} s after a {context.warmup_seconds:g} s warm-up; "
+        f"{context.repetitions} repetition(s), configurations alternating within "
+        "each. Figures are medians over the repetitions; a ratio is traced ÷ "
+        "untraced requests per second within the same repetition (median of those), "
+        "so 1.00 means tracing costs nothing. CPU µs/req is the service process's "
+        "user + system time (all its threads) over the measured window divided by "
+        "the requests answered; peak RSS is VmHWM (the pair: both processes). "
+        "Spans expected = requests completed (warm-up included) × spans per "
+        "request × sampling ratio; the receiver runs in its own process. The "
+        "last column is the largest share of core 0 that other processes used "
+        "during a measured window: above a few percent, that row's figures are "
+        "disturbed.",
+        "",
+        results_table(rows),
+        "",
+        *_spread_lines(spread),
+        "## Targets",
+        "",
+        verdicts_table(verdicts),
+        "",
+    ]
+    if outage is not None:
+        samples = ", ".join(f"{s:.0f}" for s in outage.samples_mib)
+        parts += [
+            "## Memory with the collector down",
+            "",
+            f"{outage.configuration}, `{outage.path}` at full load for "
+            f"{outage.seconds:.0f} s ({outage.requests_per_second:,.0f} req/s): "
+            f"RSS {outage.rss_start_mib:.1f} MiB after warm-up, "
+            f"{outage.rss_max_mib:.1f} MiB at most, {outage.rss_end_mib:.1f} MiB "
+            f"at the end, growth {outage.growth_mib:.1f} MiB "
+            f"(samples every 5 s: {samples}).",
+            "",
+        ]
+    if bakes is not None:
+        each = ", ".join(f"{s:.2f}" for s in bakes.seconds)
+        parts += [
+            "## Generating one project",
+            "",
+            f"Median {bakes.median:.2f} s over {len(bakes.seconds)} bakes through "
+            f"cookiecutter's Python API ({each} s).",
+            "",
+        ]
+    parts += [
+        "## Machine",
+        "",
+        f"- CPU: {machine.cpu_model}, {machine.cores} cores; kernel "
+        f"{machine.kernel}; Python {machine.python}",
+        f"- {context.pinning}",
+        f"- uvicorn's loop and HTTP parser: {machine.uvicorn_stack}; protobuf "
+        f"backend: {machine.protobuf_backend}",
+        f"- {packages}",
+        f"- 1-minute load average: {context.load_before:.2f} at the start, "
+        f"{context.load_after:.2f} at the end",
+        "",
+    ]
+    return "\n".join(parts)
+
+
+def write_report(path: Path, text: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def _spread_lines(spread: Sequence[Spread]) -> list[str]:
+    """The untraced runs' range: the drift every ratio above had to see through."""
+    if not spread:
+        return []
+    ranges = "; ".join(
+        f"{s.label} `{s.path}` {s.lowest:,.0f} to {s.highest:,.0f} req/s "
+        f"over {s.runs} runs"
+        for s in spread
+    )
+    return [
+        "The machine's own speed drifts: the same untraced service measured "
+        f"{ranges}. That is why each ratio is taken against the untraced runs "
+        "just before and after it, never against a median from another minute.",
+        "",
+    ]

@@ -1,0 +1,198 @@
+"""The run order and one measured run: start, warm up, measure, stop, count.
+
+Configurations alternate, never all repetitions of one in a row, and every
+traced run sits between two runs of its untraced baseline (U A U B U C U):
+the machine's speed drifts by tens of percent over minutes, and a ratio to
+the baseline measured just before and just after cancels that drift. Each
+measured run gets a fresh service process (its peak RSS is its own) and, when
+it exports, a fresh receiver. Spans expected count every request the load
+generator completed, warm-up included; the service is stopped (which flushes
+its queue) before the receiver's count is read.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from benchmarks.configurations import (
+    COLLECTOR_GRPC,
+    COLLECTOR_HTTP,
+    EXAMPLE,
+    ROOT,
+    Configuration,
+)
+from benchmarks.cpu_pinning import SERVICE_CORE
+from benchmarks.load import run_load
+from benchmarks.load_result import LoadResult
+from benchmarks.process_stats import core_busy_seconds, peak_rss_mib, total_cpu_seconds
+from benchmarks.services import (
+    BakedProjects,
+    clean_environment,
+    collector_environment,
+    start_target,
+)
+from benchmarks.span_counter import SpanCounter
+
+ENDPOINTS = (ROOT, EXAMPLE)
+# After the service stopped, its last export has been answered; this only
+# covers the receiver writing its log line.
+COUNT_SETTLE_SECONDS = 2.0
+
+
+@dataclass(frozen=True)
+class Plan:
+    configurations: list[Configuration]
+    work_dir: Path
+    repetitions: int = 3
+    seconds: float = 10.0
+    warmup_seconds: float = 2.0
+    load_tool: str = "wrk"
+    connections: int = 16
+    endpoints: tuple[str, ...] = ENDPOINTS
+
+
+@dataclass(frozen=True)
+class Measurement:
+    configuration: Configuration
+    endpoint: str
+    path: str
+    repetition: int
+    load: LoadResult
+    cpu_us_per_request: float
+    peak_rss_mib: float
+    # Every request completed in the run, warm-up included.
+    requests_total: int
+    spans_received: int | None
+    spans_expected: float
+    # Share of the service core's time used by other processes while measured.
+    foreign_cpu_share: float
+    # Position in the whole run, to find the baseline runs beside this one.
+    sequence: int = 0
+
+
+def run_plan(
+    plan: Plan, projects: BakedProjects, progress: Callable[[str], None] = print
+) -> list[Measurement]:
+    measurements = []
+    for repetition in range(1, plan.repetitions + 1):
+        for endpoint in plan.endpoints:
+            for configuration in run_order(plan.configurations, endpoint):
+                measurement = measure(
+                    plan, projects, configuration, endpoint, repetition
+                )
+                measurement = replace(measurement, sequence=len(measurements))
+                progress(describe(measurement))
+                measurements.append(measurement)
+    return measurements
+
+
+def run_order(
+    configurations: Sequence[Configuration], endpoint: str
+) -> list[Configuration]:
+    """Each baseline, then each configuration compared with it followed by it again.
+
+    A configuration whose baseline is not in the plan runs on its own.
+    """
+    chosen = [c for c in configurations if endpoint in c.endpoints]
+    names = {c.name for c in chosen}
+    order: list[Configuration] = []
+    for baseline in chosen:
+        if baseline.traced and baseline.baseline in names:
+            continue
+        order.append(baseline)
+        for configuration in chosen:
+            if configuration.baseline == baseline.name:
+                order += [configuration, baseline]
+    return order
+
+
+def measure(
+    plan: Plan,
+    projects: BakedProjects,
+    configuration: Configuration,
+    endpoint: str,
+    repetition: int,
+) -> Measurement:
+    log_dir = plan.work_dir / "logs" / f"rep{repetition}-{endpoint}"
+    with span_counter(configuration, log_dir) as counter:
+        collector = collector_environment(
+            configuration,
+            counter.grpc_endpoint if counter else "",
+            counter.http_endpoint if counter else "",
+        )
+        target = start_target(configuration, projects, collector, log_dir)
+        try:
+            url = target.url(endpoint)
+            warm_up = run_load(
+                plan.load_tool, url, plan.warmup_seconds, plan.connections
+            )
+            cpu_before = total_cpu_seconds(target.pids)
+            core_before = core_busy_seconds(SERVICE_CORE)
+            started = time.monotonic()
+            load = run_load(plan.load_tool, url, plan.seconds, plan.connections)
+            window = time.monotonic() - started
+            cpu_used = total_cpu_seconds(target.pids) - cpu_before
+            core_used = core_busy_seconds(SERVICE_CORE) - core_before
+            peak = peak_rss_mib(target.pids)
+        finally:
+            target.stop()
+        requests_total = warm_up.requests + load.requests
+        expected = configuration.spans_expected(endpoint, requests_total)
+        received = settled_count(counter, expected) if counter else None
+    return Measurement(
+        configuration=configuration,
+        endpoint=endpoint,
+        path=target.paths[endpoint],
+        repetition=repetition,
+        load=load,
+        cpu_us_per_request=cpu_used * 1e6 / load.requests if load.requests else 0.0,
+        peak_rss_mib=peak,
+        requests_total=requests_total,
+        spans_received=received,
+        spans_expected=expected,
+        foreign_cpu_share=max(0.0, core_used - cpu_used) / window if window else 0.0,
+    )
+
+
+@contextlib.contextmanager
+def span_counter(
+    configuration: Configuration, log_dir: Path
+) -> Iterator[SpanCounter | None]:
+    if configuration.collector not in (COLLECTOR_GRPC, COLLECTOR_HTTP):
+        yield None
+        return
+    with SpanCounter(
+        log_dir / f"{configuration.name}-receiver.log", clean_environment()
+    ) as counter:
+        yield counter
+
+
+def settled_count(counter: SpanCounter, expected: float) -> int:
+    deadline = time.monotonic() + COUNT_SETTLE_SECONDS
+    received = counter.received()
+    while received < expected and time.monotonic() < deadline:
+        time.sleep(0.1)
+        received = counter.received()
+    return received
+
+
+def describe(measurement: Measurement) -> str:
+    load = measurement.load
+    spans = (
+        ""
+        if measurement.spans_received is None
+        else f" spans {measurement.spans_received}/{measurement.spans_expected:.0f}"
+    )
+    return (
+        f"rep {measurement.repetition} {measurement.configuration.name:<22} "
+        f"{measurement.path:<12} {load.requests_per_second:8.1f} req/s "
+        f"p50 {load.p50_ms:6.2f} ms p99 {load.p99_ms:7.2f} ms "
+        f"cpu {measurement.cpu_us_per_request:6.0f} us/req "
+        f"rss {measurement.peak_rss_mib:5.1f} MiB{spans} "
+        f"other {measurement.foreign_cpu_share:4.0%}"
+        + (f" errors {load.errors}" if load.errors else "")
+    )
