@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import shlex
 import shutil
+import signal
 import sys
 import tempfile
 from collections.abc import Sequence
@@ -32,13 +33,15 @@ from benchmarks.configurations import (
     by_name,
 )
 from benchmarks.cpu_pinning import describe_pinning
+from benchmarks.export_cost import run_export_cost
 from benchmarks.load import PYTHON, WRK, default_tool
 from benchmarks.machine import describe_machine, load_average, wait_for_calm
 from benchmarks.outage_memory import OutageMemory, measure_outage_memory
 from benchmarks.profiling import profile_under_load, py_spy_available, render_profiles
 from benchmarks.report import RunContext, render, results_table, write_report
-from benchmarks.runner import Plan, run_plan
-from benchmarks.services import bake_projects
+from benchmarks.runner import Measurement, Plan, run_plan
+from benchmarks.services import bake_projects, clean_environment
+from benchmarks.span_counter import SpanCounter
 from benchmarks.summary import baseline_spread, summarize
 from benchmarks.targets import evaluate
 
@@ -57,7 +60,12 @@ def parse_arguments(argv: Sequence[str] | None) -> argparse.Namespace:
         help="comma-separated subset of the suite (their baselines are added)",
     )
     parser.add_argument("--endpoints", default="root,example", help="root,example")
-    parser.add_argument("--repetitions", type=int, default=3)
+    parser.add_argument(
+        "--repetitions",
+        type=int,
+        default=3,
+        help="0 measures nothing but the outage run, profile and bakes asked for",
+    )
     parser.add_argument("--seconds", type=float, default=10.0, help="measured window")
     parser.add_argument("--warmup", type=float, default=2.0, help="warm-up seconds")
     parser.add_argument("--connections", type=int, default=16)
@@ -162,45 +170,36 @@ def main(argv: Sequence[str] | None = None) -> int:
                 )
                 for configuration, endpoint in profiled
             ]
+            with SpanCounter(
+                work_dir / "logs" / "export-cost-receiver.log", clean_environment()
+            ) as counter:
+                export_costs = run_export_cost(counter.grpc_endpoint)
             write_report(
-                arguments.output / "profile.md", render_profiles(profiles, command)
+                arguments.output / "profile.md",
+                render_profiles(profiles, command, export_costs),
             )
-        rows = summarize(measurements)
-        context = RunContext(
-            command=command,
-            started=started,
-            finished=datetime.now(timezone.utc),
-            load_before=load_before,
-            load_after=load_average(),
-            machine=describe_machine(),
-            pinning=describe_pinning(),
-            load_tool=load_tool,
-            connections=arguments.connections,
-            seconds=arguments.seconds,
-            warmup_seconds=arguments.warmup,
-            repetitions=arguments.repetitions,
-        )
-        report = write_report(
-            arguments.output / f"{name}.md",
-            render(
-                rows,
-                evaluate(rows, outage),
-                context,
+        if measurements:
+            write_results(
+                arguments,
+                name,
+                measurements,
                 outage,
                 bakes,
-                baseline_spread(measurements),
-            ),
-        )
-        print(results_table(rows))
-        print(f"benchmark: wrote {report}")
-        if not arguments.no_chart and matplotlib_available():
-            chart = draw_chart(
-                rows,
-                arguments.output / f"{name}.png",
-                f"Cost of tracing, {started:%Y-%m-%d} ({context.machine.cores} cores, "
-                f"{load_tool}, {context.machine.uvicorn_stack})",
+                RunContext(
+                    command=command,
+                    started=started,
+                    finished=datetime.now(timezone.utc),
+                    load_before=load_before,
+                    load_after=load_average(),
+                    machine=describe_machine(),
+                    pinning=describe_pinning(),
+                    load_tool=load_tool,
+                    connections=arguments.connections,
+                    seconds=arguments.seconds,
+                    warmup_seconds=arguments.warmup,
+                    repetitions=arguments.repetitions,
+                ),
             )
-            print(f"benchmark: wrote {chart}")
     except BaseException:
         print(f"benchmark: failed; logs kept in {work_dir}", file=sys.stderr)
         raise
@@ -210,5 +209,48 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
+def write_results(
+    arguments: argparse.Namespace,
+    name: str,
+    measurements: list[Measurement],
+    outage: OutageMemory | None,
+    bakes: BakeTiming | None,
+    context: RunContext,
+) -> None:
+    """The report (`<name>.md`) and, with matplotlib, the chart (`<name>.png`)."""
+    rows = summarize(measurements)
+    report = write_report(
+        arguments.output / f"{name}.md",
+        render(
+            rows,
+            evaluate(rows, outage),
+            context,
+            outage,
+            bakes,
+            baseline_spread(measurements),
+        ),
+    )
+    print(results_table(rows))
+    print(f"benchmark: wrote {report}")
+    if not arguments.no_chart and matplotlib_available():
+        chart = draw_chart(
+            rows,
+            arguments.output / f"{name}.png",
+            f"Cost of tracing, {context.started:%Y-%m-%d} ({context.machine.cores} "
+            f"cores, {context.load_tool}, {context.machine.uvicorn_stack})",
+        )
+        print(f"benchmark: wrote {chart}")
+
+
+def exit_on_sigterm() -> None:
+    """SIGTERM unwinds like Ctrl-C, so every service and receiver is stopped."""
+
+    def stop(signum: int, frame: object) -> None:
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, stop)
+
+
 if __name__ == "__main__":
+    exit_on_sigterm()
     sys.exit(main())

@@ -213,6 +213,13 @@ EXPERIMENTS = (
         baseline="untraced",
     ),
     Configuration(
+        "batch-grpc-batch-512",
+        "batch, gRPC, batches of 512 (the SDK's)",
+        collector=COLLECTOR_GRPC,
+        environment={"OTEL_BSP_MAX_EXPORT_BATCH_SIZE": "512"},
+        baseline="untraced",
+    ),
+    Configuration(
         "batch-grpc-batch-2048",
         "batch, gRPC, batches of 2048",
         collector=COLLECTOR_GRPC,

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from benchmarks.configurations import Configuration
+from benchmarks.export_cost import ExportCost
 from benchmarks.load import run_load
 from benchmarks.process_stats import CLOCK_TICKS, PROC
 from benchmarks.services import (
@@ -43,8 +44,6 @@ IDLE_LEAVES = (
     "select ",
     "_worker (",
     "BaseSelectorEventLoop.select ",
-    # gRPC's blocking call: the request is sent, the worker waits for the answer.
-    "_UnaryUnaryMultiCallable._blocking ",
 )
 # The first fragment found in a frame's file names its layer.
 LAYERS = (
@@ -78,9 +77,10 @@ class Profile:
     samples: int
     # Each thread's share of the process's CPU time, from /proc.
     thread_cpu: list[tuple[str, float]]
-    layers: list[tuple[str, int]]
-    self_time: list[tuple[str, int]]
-    inclusive: list[tuple[str, int]]
+    # Shares of the process's CPU time (see `fold`).
+    layers: list[tuple[str, float]]
+    self_time: list[tuple[str, float]]
+    inclusive: list[tuple[str, float]]
 
 
 def py_spy_available() -> bool:
@@ -179,45 +179,78 @@ def fold(
     thread_cpu: dict[int, float],
     seconds: float,
 ) -> Profile:
-    """Fold py-spy's raw (collapsed) stacks into layer and function shares."""
-    layers: Counter[str] = Counter()
-    self_time: Counter[str] = Counter()
-    inclusive: Counter[str] = Counter()
+    """Fold py-spy's raw (collapsed) stacks into CPU-weighted shares.
+
+    On one core py-spy also counts a thread that is runnable but waiting for
+    the CPU, so raw sample counts overstate a busy process's helper threads.
+    Each thread's samples are therefore scaled to that thread's CPU time from
+    /proc before they are added up: a share is a share of the process's CPU.
+    """
+    per_thread: dict[int, _ThreadSamples] = {}
     workers: set[int] = set()
-    total = 0
     for line in raw.splitlines():
         stack, _, count_text = line.rpartition(" ")
         if not stack or not count_text.isdigit():
             continue
         frames = stack.split(";")
         thread, frames = frames[0], frames[1:]
+        match = _THREAD_ID.search(thread)
+        tid = int(match.group(1)) if match else 0
         if any("BatchProcessor.worker " in frame for frame in frames):
-            match = _THREAD_ID.search(thread)
-            if match:
-                workers.add(int(match.group(1)))
+            workers.add(tid)
         if not frames or frames[-1].startswith(IDLE_LEAVES):
             continue
-        count = int(count_text)
-        total += count
-        names = [_function(frame) for frame in frames]
-        self_time[names[-1]] += count
-        layers[_layer(frames[-1])] += count
-        for name in set(names):
-            inclusive[name] += count
+        per_thread.setdefault(tid, _ThreadSamples()).add(frames, int(count_text))
+    cpu_total = sum(thread_cpu.values()) or 1.0
+    layers: Counter[str] = Counter()
+    self_time: Counter[str] = Counter()
+    inclusive: Counter[str] = Counter()
+    for tid, samples in per_thread.items():
+        weight = thread_cpu.get(tid, 0.0) / cpu_total / samples.total
+        for counter, counts in (
+            (layers, samples.layers),
+            (self_time, samples.self_time),
+            (inclusive, samples.inclusive),
+        ):
+            for name, count in counts.items():
+                counter[name] += count * weight
     return Profile(
         title=title,
         requests_per_second=requests_per_second,
         cpu_us_per_request=(
-            sum(thread_cpu.values()) * 1e6 / (requests_per_second * seconds)
+            cpu_total * 1e6 / (requests_per_second * seconds)
             if requests_per_second
             else 0.0
         ),
-        samples=total,
+        samples=sum(samples.total for samples in per_thread.values()),
         thread_cpu=_thread_shares(thread_cpu, pid, workers),
-        layers=layers.most_common(),
-        self_time=self_time.most_common(20),
-        inclusive=[item for item in inclusive.most_common(60) if item[1] < total][:30],
+        layers=_shares(layers, len(layers)),
+        self_time=_shares(self_time, 20),
+        # Frames every stack shares (the interpreter's start-up) say nothing.
+        inclusive=[item for item in _shares(inclusive, 60) if item[1] < 0.9][:30],
     )
+
+
+class _ThreadSamples:
+    """One thread's non-idle samples: by layer, by function (self and inclusive)."""
+
+    def __init__(self) -> None:
+        self.total = 0
+        self.layers: Counter[str] = Counter()
+        self.self_time: Counter[str] = Counter()
+        self.inclusive: Counter[str] = Counter()
+
+    def add(self, frames: list[str], count: int) -> None:
+        self.total += count
+        names = [_function(frame) for frame in frames]
+        self.self_time[names[-1]] += count
+        self.layers[_layer(frames[-1])] += count
+        for name in set(names):
+            self.inclusive[name] += count
+
+
+def _shares(counter: Counter[str], top: int) -> list[tuple[str, float]]:
+    return [(name, float(share)) for name, share in counter.most_common(top)]
 
 
 def _thread_shares(
@@ -252,16 +285,22 @@ def _layer(frame: str) -> str:
     return "the rest (standard library, C)"
 
 
-def render_profiles(profiles: Sequence[Profile], command: str) -> str:
+def render_profiles(
+    profiles: Sequence[Profile],
+    command: str,
+    export_costs: Sequence[ExportCost] = (),
+) -> str:
     parts = [
         "# Where the time goes",
         "",
         f"py-spy samples ({SAMPLE_RATE} per second, every thread; stacks ending in "
         "a wait left out) of a service pinned to one core under full load, taken "
-        f"by `{command}`. The thread shares are CPU time from /proc; the other "
-        "shares are fractions of the non-idle samples. py-spy pauses the process "
-        "to sample, so requests per second under the profiler are lower than in "
-        "latest.md.",
+        f"by `{command}`. Every share is a share of the service process's CPU "
+        "time: the thread shares come from /proc, and each thread's samples are "
+        "scaled to its CPU time before layers and functions are added up. py-spy "
+        "pauses the process to sample, so requests per second under the profiler "
+        "are lower than in latest.md. gRPC's `_blocking` is the export call "
+        "itself: serializing the request and handing it to gRPC's core.",
         "",
     ]
     for profile in profiles:
@@ -277,23 +316,46 @@ def render_profiles(profiles: Sequence[Profile], command: str) -> str:
             "|---|---|",
             *[f"| {name} | {share:.0%} |" for name, share in profile.thread_cpu],
             "",
-            _share_table(
-                "layer (by the innermost frame)", profile.layers, profile.samples
-            ),
+            _share_table("layer (by the innermost frame)", profile.layers),
             "",
             "Top functions by self time:",
             "",
-            _share_table("function", profile.self_time, profile.samples),
+            _share_table("function", profile.self_time),
             "",
             "Top functions by inclusive (cumulative) time:",
             "",
-            _share_table("function", profile.inclusive, profile.samples),
+            _share_table("function", profile.inclusive),
             "",
         ]
+    if export_costs:
+        parts += _export_cost_lines(export_costs)
     return "\n".join(parts)
 
 
-def _share_table(heading: str, items: Sequence[tuple[str, int]], total: int) -> str:
-    lines = [f"| {heading} | share |", "|---|---|"]
-    lines += [f"| `{name}` | {count / total:.1%} |" for name, count in items]
+def _export_cost_lines(costs: Sequence[ExportCost]) -> list[str]:
+    return [
+        "## The export path in isolation",
+        "",
+        "Under load py-spy cannot tell the worker running from the worker ready "
+        "to run but waiting for the core, so its split between encoding and "
+        "gRPC above is unreliable; `benchmarks/export_cost.py` measures it on "
+        "the service core with no requests around: spans shaped like the "
+        "service's `GET /` server span, encoded alone, then exported over gRPC "
+        "to the receiver on the other core. CPU of the whole process.",
+        "",
+        "| batch size | encode, µs/span | encode + send, µs/span "
+        "| longest encode of one batch, ms |",
+        "|---|---|---|---|",
+        *[
+            f"| {c.batch_size} | {c.encode_us_per_span:.0f} | "
+            f"{c.export_us_per_span:.0f} | {c.longest_encode_ms:.1f} |"
+            for c in costs
+        ],
+        "",
+    ]
+
+
+def _share_table(heading: str, items: Sequence[tuple[str, float]]) -> str:
+    lines = [f"| {heading} | share of CPU |", "|---|---|"]
+    lines += [f"| `{name}` | {share:.1%} |" for name, share in items]
     return "\n".join(lines)

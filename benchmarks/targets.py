@@ -92,7 +92,7 @@ def _p99_at_most(
         return Verdict(target, "n/a", None)
     return Verdict(
         target,
-        f"{row.p99_ratio:.1f}x ({row.p99_ms:.1f} ms)",
+        f"{row.p99_ratio:.2f}x ({row.p99_ms:.1f} ms)",
         row.p99_ratio <= factor,
     )
 
