@@ -6,6 +6,7 @@ import importlib.util
 import os
 import platform
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
@@ -62,7 +63,9 @@ def load_average() -> float:
 
 
 def wait_for_calm(
-    timeout: float, threshold: float = LOAD_CALM, report: object = print
+    timeout: float,
+    threshold: float = LOAD_CALM,
+    report: Callable[[str], None] = print,
 ) -> float:
     """Poll the load average until it is below `threshold`, at most `timeout` s.
 
@@ -72,7 +75,7 @@ def wait_for_calm(
     deadline = time.monotonic() + timeout
     reading = load_average()
     while reading >= threshold and time.monotonic() < deadline:
-        report(  # type: ignore[operator]
+        report(
             f"load average {reading:.2f} >= {threshold}; waiting (up to "
             f"{max(0, deadline - time.monotonic()):.0f} s more)"
         )

@@ -67,6 +67,7 @@ _THREAD_ID = re.compile(r"\((\d+)\)")
 EVENT_LOOP = "event loop (requests)"
 WORKER = "span processor worker (encode + send)"
 OTHER = "other threads (gRPC's own, the thread pool)"
+WORKER_LAYER = "span processor worker: OTLP encode + gRPC send (split below)"
 
 
 @dataclass(frozen=True)
@@ -185,6 +186,9 @@ def fold(
     the CPU, so raw sample counts overstate a busy process's helper threads.
     Each thread's samples are therefore scaled to that thread's CPU time from
     /proc before they are added up: a share is a share of the process's CPU.
+    The span processor's worker suffers most (it is woken while the event loop
+    holds the core, and nearly all its samples land in gRPC's call), so it
+    counts as one layer here and its split is measured in isolation.
     """
     per_thread: dict[int, _ThreadSamples] = {}
     workers: set[int] = set()
@@ -206,6 +210,10 @@ def fold(
     self_time: Counter[str] = Counter()
     inclusive: Counter[str] = Counter()
     for tid, samples in per_thread.items():
+        if tid in workers:
+            # Its split is measured in isolation instead (export_cost).
+            layers[WORKER_LAYER] += thread_cpu.get(tid, 0.0) / cpu_total
+            continue
         weight = thread_cpu.get(tid, 0.0) / cpu_total / samples.total
         for counter, counts in (
             (layers, samples.layers),
@@ -337,8 +345,8 @@ def _export_cost_lines(costs: Sequence[ExportCost]) -> list[str]:
         "## The export path in isolation",
         "",
         "Under load py-spy cannot tell the worker running from the worker ready "
-        "to run but waiting for the core, so its split between encoding and "
-        "gRPC above is unreliable; `benchmarks/export_cost.py` measures it on "
+        "to run but waiting for the core, so the worker counts as one layer "
+        "above; `benchmarks/export_cost.py` measures its split on "
         "the service core with no requests around: spans shaped like the "
         "service's `GET /` server span, encoded alone, then exported over gRPC "
         "to the receiver on the other core. CPU of the whole process.",
