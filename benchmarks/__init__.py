@@ -6,7 +6,7 @@ Python client without it), counts the spans a local OTLP receiver gets, and
 writes `benchmarks/results/latest.md`, `latest.png` and `profile.md`.
 
 One module per part: what is measured (`configurations`, `reference_app`,
-`frozen_gc_app`), how a service runs (`services`, `cpu_pinning`), how load is
+`experiment_app`), how a service runs (`services`, `cpu_pinning`), how load is
 made (`load`, `load_wrk`, `load_python`, `load_result`), what is read from /proc
 (`process_stats`), how spans are counted (`span_counter`), the run order
 (`runner`), the figures (`summary`, `targets`), the dedicated runs

@@ -137,6 +137,56 @@ PAIR_TRACED = Configuration(
     endpoints=(EXAMPLE,),
 )
 
+
+def _experiment(name: str, label: str, experiment: str, **kwargs) -> Configuration:
+    """A configuration of the generated app changed by `benchmarks.experiment_app`."""
+    environment = {"BENCH_EXPERIMENT": experiment, **kwargs.pop("environment", {})}
+    return Configuration(
+        name,
+        label,
+        factory="benchmarks.experiment_app:create_app",
+        environment=environment,
+        **kwargs,
+    )
+
+
+# The steps between untraced and traced, for the cost breakdown: a sampler that
+# drops every span (what no sampling ratio removes), and the export path with
+# the network left out (the spans are encoded for OTLP, then dropped).
+SAMPLED_0 = Configuration(
+    "sampled-0pct",
+    "batch, gRPC, 0% sampled",
+    collector=COLLECTOR_GRPC,
+    environment={
+        "OTEL_TRACES_SAMPLER": "parentbased_traceidratio",
+        "OTEL_TRACES_SAMPLER_ARG": "0",
+    },
+    sampling=0.0,
+    baseline="untraced",
+)
+ENCODED_NOT_SENT = _experiment(
+    "encoded-not-sent",
+    "batch, encoded, never sent",
+    "encode-only",
+    baseline="untraced",
+)
+
+# What uvicorn's access line costs (SERVICE_ACCESS_LOG=false turns it off).
+UNTRACED_NO_ACCESS_LOG = Configuration(
+    "untraced-no-access-log",
+    "untraced, no access log",
+    environment={"OTEL_SDK_DISABLED": "true", "SERVICE_ACCESS_LOG": "false"},
+    endpoints=(ROOT,),
+)
+BATCH_NO_ACCESS_LOG = Configuration(
+    "batch-grpc-no-access-log",
+    "batch, gRPC, no access log",
+    collector=COLLECTOR_GRPC,
+    environment={"SERVICE_ACCESS_LOG": "false"},
+    baseline="untraced-no-access-log",
+    endpoints=(ROOT,),
+)
+
 MAIN = (
     UNTRACED,
     BATCH_GRPC,
@@ -145,7 +195,11 @@ MAIN = (
     BATCH_DOWN,
     SIMPLE_DOWN,
     SAMPLED_10,
+    SAMPLED_0,
     NOT_EXPORTED,
+    ENCODED_NOT_SENT,
+    UNTRACED_NO_ACCESS_LOG,
+    BATCH_NO_ACCESS_LOG,
     TUTORIAL_REFERENCE,
     PAIR_UNTRACED,
     PAIR_TRACED,
@@ -229,18 +283,25 @@ EXPERIMENTS = (
         },
         baseline="untraced",
     ),
-    Configuration(
+    _experiment(
         "batch-grpc-gc-frozen",
         "batch, gRPC, gc.freeze() after start-up",
+        "freeze",
         collector=COLLECTOR_GRPC,
         baseline="untraced-gc-frozen",
-        factory="benchmarks.frozen_gc_app:create_app",
     ),
-    Configuration(
+    _experiment(
         "untraced-gc-frozen",
         "untraced, gc.freeze() after start-up",
+        "freeze",
         environment={"OTEL_SDK_DISABLED": "true"},
-        factory="benchmarks.frozen_gc_app:create_app",
+    ),
+    _experiment(
+        "batch-grpc-switch-1ms",
+        "batch, gRPC, GIL switch interval 1 ms",
+        "switch=0.001",
+        collector=COLLECTOR_GRPC,
+        baseline="untraced",
     ),
     Configuration(
         "batch-grpc-attrs-4",

@@ -8,6 +8,7 @@ from datetime import datetime
 from pathlib import Path
 
 from benchmarks.bake_timing import BakeTiming
+from benchmarks.breakdown import render_breakdown
 from benchmarks.machine import Machine
 from benchmarks.outage_memory import OutageMemory
 from benchmarks.summary import Row, Spread
@@ -123,6 +124,9 @@ def render(
         verdicts_table(verdicts),
         "",
     ]
+    breakdown = render_breakdown(rows)
+    if breakdown:
+        parts += [breakdown, ""]
     if outage is not None:
         samples = ", ".join(f"{s:.0f}" for s in outage.samples_mib)
         parts += [

@@ -9,7 +9,7 @@ neither the machine's drift nor one slow minute skews it.
 from __future__ import annotations
 
 import statistics
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 from benchmarks.runner import Measurement
@@ -28,6 +28,8 @@ class Row:
     p99_ms: float
     p99_ratio: float | None
     cpu_us_per_request: float
+    # CPU per request ÷ the untraced runs' beside it, like `ratio` (median).
+    cpu_ratio: float | None
     peak_rss_mib: float
     spans_received: int | None
     spans_expected: float
@@ -73,16 +75,18 @@ def _baseline_group(
 
 
 def _per_repetition_ratios(
-    group: list[Measurement], baseline: list[Measurement], attribute: str
+    group: list[Measurement],
+    baseline: list[Measurement],
+    figure: Callable[[Measurement], float],
 ) -> list[float]:
     ratios = []
     for measurement in group:
         neighbours = _neighbours(measurement, baseline)
         if not neighbours:
             continue
-        denominator = statistics.mean(getattr(b.load, attribute) for b in neighbours)
+        denominator = statistics.mean(figure(b) for b in neighbours)
         if denominator > 0:
-            ratios.append(getattr(measurement.load, attribute) / denominator)
+            ratios.append(figure(measurement) / denominator)
     return ratios
 
 
@@ -103,12 +107,15 @@ def _neighbours(
 
 def _row(group: list[Measurement], baseline: list[Measurement] | None) -> Row:
     first = group[0]
-    ratio = p99_ratio = None
+    ratio = p99_ratio = cpu_ratio = None
     if baseline:
-        ratios = _per_repetition_ratios(group, baseline, "requests_per_second")
-        p99s = _per_repetition_ratios(group, baseline, "p99_ms")
-        ratio = statistics.median(ratios) if ratios else None
-        p99_ratio = statistics.median(p99s) if p99s else None
+        ratio = _median_or_none(
+            _per_repetition_ratios(group, baseline, _requests_per_second)
+        )
+        p99_ratio = _median_or_none(_per_repetition_ratios(group, baseline, _p99))
+        cpu_ratio = _median_or_none(
+            _per_repetition_ratios(group, baseline, _cpu_per_request)
+        )
     counted = [m for m in group if m.spans_received is not None]
     received = sum(m.spans_received or 0 for m in counted) if counted else None
     expected = sum(m.spans_expected for m in group)
@@ -130,6 +137,7 @@ def _row(group: list[Measurement], baseline: list[Measurement] | None) -> Row:
         p99_ms=_median(m.load.p99_ms for m in group),
         p99_ratio=p99_ratio,
         cpu_us_per_request=_median(m.cpu_us_per_request for m in group),
+        cpu_ratio=cpu_ratio,
         peak_rss_mib=_median(m.peak_rss_mib for m in group),
         spans_received=received,
         spans_expected=expected,
@@ -141,6 +149,22 @@ def _row(group: list[Measurement], baseline: list[Measurement] | None) -> Row:
 
 def _median(values: Iterable[float]) -> float:
     return statistics.median(list(values))
+
+
+def _median_or_none(values: list[float]) -> float | None:
+    return statistics.median(values) if values else None
+
+
+def _requests_per_second(measurement: Measurement) -> float:
+    return measurement.load.requests_per_second
+
+
+def _p99(measurement: Measurement) -> float:
+    return measurement.load.p99_ms
+
+
+def _cpu_per_request(measurement: Measurement) -> float:
+    return measurement.cpu_us_per_request
 
 
 def find(rows: Sequence[Row], name: str, endpoint: str) -> Row | None:

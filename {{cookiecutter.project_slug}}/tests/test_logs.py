@@ -168,6 +168,7 @@ def uvicorn_access_handler() -> Iterator[logging.Handler]:
     yield handler
     access_logger.removeHandler(handler)
     access_logger.setLevel(level)
+    access_logger.disabled = False
 
 
 def test_configure_logging_gives_uvicorns_handlers_the_ids_and_the_format(
@@ -200,6 +201,22 @@ def test_configure_logging_keeps_a_formatter_someone_chose(
     assert line == f"{ids.trace_id:032x} {ids.span_id:016x} served"
 
 
+def test_access_log_off_stops_uvicorns_access_lines_before_they_are_made(
+    uvicorn_access_handler,
+):
+    access_logger = logging.getLogger("uvicorn.access")
+
+    configure_logging(Settings.from_environ({"SERVICE_ACCESS_LOG": "false"}))
+    access_logger.info("served while off")
+    off = access_logger.isEnabledFor(logging.INFO)
+    configure_logging(Settings.from_environ({}))
+    access_logger.info("served while on")
+
+    assert not off
+    lines = uvicorn_access_handler.stream.getvalue().splitlines()
+    assert len(lines) == 1 and lines[0].endswith("served while on")
+
+
 def test_log_format_is_text_unless_the_environment_says_json():
     text = Settings.from_environ({}).log_format
     json_format = Settings.from_environ({"SERVICE_LOG_FORMAT": "JSON"}).log_format
@@ -222,7 +239,9 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def start_service(command: list[str], port: int, log_format: str) -> subprocess.Popen:
+def start_service(
+    command: list[str], port: int, log_format: str, extra_env: dict[str, str]
+) -> subprocess.Popen:
     env = {
         **os.environ,
         "PYTHONPATH": str(PROJECT_DIR / "src"),
@@ -230,6 +249,7 @@ def start_service(command: list[str], port: int, log_format: str) -> subprocess.
         "OTEL_TRACES_EXPORTER": "none",
         "SERVICE_PORT": str(port),
         "SERVICE_LOG_FORMAT": log_format,
+        **extra_env,
     }
     return subprocess.Popen(
         command,
@@ -264,22 +284,30 @@ def stop(process: subprocess.Popen) -> str:
     return stdout + stderr
 
 
+UVICORN_FACTORY = [
+    sys.executable,
+    "-m",
+    "uvicorn",
+    "--factory",
+    f"{PACKAGE}.app:create_app",
+]
 LAUNCHES = {
-    "python -m": ([sys.executable, "-m", PACKAGE], "json"),
-    "uvicorn --factory": (
-        [sys.executable, "-m", "uvicorn", "--factory", f"{PACKAGE}.app:create_app"],
-        "text",
-    ),
+    "python -m": ([sys.executable, "-m", PACKAGE], "json", {}),
+    "uvicorn --factory": (UVICORN_FACTORY, "text", {}),
+    "access log off": (UVICORN_FACTORY, "text", {"SERVICE_ACCESS_LOG": "false"}),
 }
 
 
 def test_uvicorn_access_lines_carry_the_request_ids_however_it_is_started():
-    """Both launches run side by side, so the test pays one start-up, not two."""
+    """The launches run side by side, so the test pays one start-up, not three."""
     running = {}
-    for name, (command, log_format) in LAUNCHES.items():
+    for name, (command, log_format, extra_env) in LAUNCHES.items():
         port = free_port()
         port_option = ["--port", str(port)] if "--factory" in command else []
-        running[name] = (port, start_service(command + port_option, port, log_format))
+        running[name] = (
+            port,
+            start_service(command + port_option, port, log_format, extra_env),
+        )
     outputs = {}
     try:
         for port, process in running.values():
@@ -316,3 +344,7 @@ def test_uvicorn_access_lines_carry_the_request_ids_however_it_is_started():
         r"span_id=[0-9a-f]{16}\]",
         text_access,
     )
+
+    quiet = outputs["access log off"]
+    assert "Started server process" in quiet
+    assert '"GET / ' not in quiet

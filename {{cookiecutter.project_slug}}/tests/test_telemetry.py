@@ -104,19 +104,55 @@ def test_simple_processor_exports_each_span_as_it_ends(monkeypatch, capsys):
     provider.shutdown()
 
 
-def test_simple_processor_sends_spans_one_by_one_off_the_ending_thread():
+def test_simple_processor_sends_each_span_at_once_off_the_ending_thread():
     exporter = BatchRecordingExporter()
     provider = TracerProvider()
     provider.add_span_processor(build_span_processor("simple", exporter))
 
+    waits = []
     for index in range(3):
+        ended = time.monotonic()
         provider.get_tracer("test").start_span(f"span-{index}").end()
-    deadline = time.monotonic() + 2
-    while len(exporter.batch_sizes) < 3 and time.monotonic() < deadline:
+        deadline = ended + 2
+        while len(exporter.batch_sizes) <= index and time.monotonic() < deadline:
+            time.sleep(0.001)
+        waits.append(time.monotonic() - ended)
+
+    # Spans that end apart leave apart, each well before a batch's 5 s delay.
+    assert exporter.batch_sizes == [1, 1, 1]
+    assert max(waits) < 0.5, f"spans waited {waits} s"
+    assert threading.main_thread() not in exporter.threads
+    provider.shutdown()
+
+
+class SlowExporter(BatchRecordingExporter):
+    """Takes 2 ms per export call, like a collector a round trip away."""
+
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        time.sleep(0.002)
+        return super().export(spans)
+
+
+def test_simple_processor_keeps_up_with_spans_faster_than_one_export_each():
+    # 3000 spans at up to 5000 a second, against exports of 2 ms each: one span
+    # per export would fall behind by thousands and overflow the 2048-span
+    # queue. Spans that end during an export go together in the next one.
+    exporter = SlowExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(build_span_processor("simple", exporter))
+    tracer = provider.get_tracer("test")
+
+    for index in range(3000):
+        tracer.start_span(f"span-{index}").end()
+        if index % 10 == 0:
+            time.sleep(0.002)
+    deadline = time.monotonic() + 10
+    while sum(exporter.batch_sizes) < 3000 and time.monotonic() < deadline:
         time.sleep(0.01)
 
-    assert exporter.batch_sizes == [1, 1, 1]
-    assert threading.main_thread() not in exporter.threads
+    assert sum(exporter.batch_sizes) == 3000
+    assert len(exporter.get_finished_spans()) == 3000
+    assert max(exporter.batch_sizes) <= DEFAULT_EXPORT_BATCH_SIZE
     provider.shutdown()
 
 

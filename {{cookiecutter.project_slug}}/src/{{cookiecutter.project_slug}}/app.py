@@ -36,10 +36,10 @@ def create_app(
     settings: Settings | None = None, tracing: Tracing | None = None
 ) -> FastAPI:
     """Build the service. Tests pass their own `tracing`, not the global one."""
-    configure_logging()
-    install_limited_propagator()
     try:
         settings = settings or Settings.from_environ()
+        configure_logging(settings)
+        install_limited_propagator()
         tracing = tracing or install_tracing(settings)
     except ConfigurationError as error:
         # uvicorn would print a traceback; the one line naming the variable is

@@ -73,6 +73,7 @@ class Settings:
     downstream_read_timeout: float
     shutdown_timeout: float
     log_format: str
+    access_log: bool
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str] | None = None) -> "Settings":
@@ -119,6 +120,7 @@ class Settings:
             log_format=_choice(
                 env, ("SERVICE_LOG_FORMAT",), LOG_FORMATS, DEFAULT_LOG_FORMAT
             ),
+            access_log=_flag(env, "SERVICE_ACCESS_LOG", default=True),
         )
 
 

@@ -1,0 +1,165 @@
+"""Where a traced request's CPU goes, step by step, and what that leaves the targets.
+
+The service runs on one core and is kept saturated, so its requests per second
+is the inverse of its CPU per request: a ratio to untraced is close to untraced
+CPU ÷ traced CPU. The main suite measures the steps from untraced to traced one
+at a time, each against the untraced runs beside it (`Row.cpu_ratio`), so the
+machine's drift cancels out:
+
+1. a sampler that drops every span: FastAPI's telemetry middleware, the
+   sampler and a span that records nothing, which every request pays at any
+   sampling ratio;
+2. the span recorded by the SDK, never exported;
+3. the batch processor and the OTLP encoder: spans encoded, then dropped;
+4. the spans sent over gRPC: the generated default.
+
+Each step's cost is its CPU ratio times the untraced CPU per request, minus the
+step before. From those the report derives, for each throughput target, the
+CPU it allows tracing and what the measured steps already take of it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from benchmarks.configurations import EXAMPLE, ROOT
+from benchmarks.summary import Row, find
+
+UNTRACED = "untraced"
+STEPS = (
+    ("sampled-0pct", "FastAPI's telemetry, with a span the sampler drops"),
+    ("not-exported", "the span recorded by the SDK, never exported"),
+    ("encoded-not-sent", "the batch processor and the OTLP encoder"),
+    ("batch-grpc", "sending over gRPC (the default: batch, gRPC)"),
+)
+PAIR_SPANS = 5
+
+
+@dataclass(frozen=True)
+class Step:
+    name: str
+    label: str
+    cpu_us: float
+    added_us: float
+    ratio: float | None
+
+
+def steps(rows: Sequence[Row], endpoint: str) -> list[Step]:
+    """The measured steps on one endpoint, or [] when a step was not run."""
+    untraced = find(rows, UNTRACED, endpoint)
+    if untraced is None:
+        return []
+    found = [(find(rows, name, endpoint), label) for name, label in STEPS]
+    if any(row is None or row.cpu_ratio is None for row, _ in found):
+        return []
+    base = untraced.cpu_us_per_request
+    result = [Step(UNTRACED, "untraced: the request alone", base, 0.0, None)]
+    for row, label in found:
+        assert row is not None and row.cpu_ratio is not None
+        cpu = row.cpu_ratio * base
+        result.append(Step(row.name, label, cpu, cpu - result[-1].cpu_us, row.ratio))
+    return result
+
+
+def allowed_tracing_us(untraced_us: float, ratio: float) -> float:
+    """CPU per request tracing may add for throughput to stay at `ratio`."""
+    return untraced_us / ratio - untraced_us
+
+
+def render_breakdown(rows: Sequence[Row]) -> str:
+    """The section, or "" when the run lacks the steps (a subset of the suite)."""
+    by_endpoint = {endpoint: steps(rows, endpoint) for endpoint in (ROOT, EXAMPLE)}
+    if not any(by_endpoint.values()):
+        return ""
+    parts = [
+        "## Where the traced CPU goes",
+        "",
+        "The service is saturated on one core, so requests per second is the "
+        "inverse of CPU per request. Each step below is one configuration of the "
+        "table above, its CPU per request taken against the untraced runs beside "
+        "it (median over the repetitions) and scaled to the untraced median; "
+        "'added' is what the step costs on top of the one before.",
+        "",
+    ]
+    for endpoint, found in by_endpoint.items():
+        if found:
+            parts += [_steps_table(endpoint, found, rows), ""]
+    parts += _what_the_targets_leave(by_endpoint, rows)
+    return "\n".join(parts)
+
+
+def _steps_table(endpoint: str, found: Sequence[Step], rows: Sequence[Row]) -> str:
+    path = next(row.path for row in rows if row.endpoint == endpoint)
+    lines = [
+        f"`GET {path}`:",
+        "",
+        "| step | CPU µs/req | added µs/req | ratio to untraced (req/s) |",
+        "|---|---|---|---|",
+    ]
+    for step in found:
+        lines.append(
+            f"| {step.label} | {step.cpu_us:,.0f} | "
+            + ("—" if step.name == UNTRACED else f"{step.added_us:+,.0f}")
+            + " | "
+            + ("—" if step.ratio is None else f"{step.ratio:.2f}")
+            + " |"
+        )
+    return "\n".join(lines)
+
+
+def _what_the_targets_leave(
+    by_endpoint: dict[str, list[Step]], rows: Sequence[Row]
+) -> list[str]:
+    lines = ["What the throughput targets leave tracing, from these steps:", ""]
+    root = by_endpoint.get(ROOT) or []
+    if root:
+        untraced, recorded, sent = root[0], root[2], root[-1]
+        allowed = allowed_tracing_us(untraced.cpu_us, 0.60)
+        lines.append(
+            f"- Batch on `GET /` >= 0.60 allows tracing {allowed:,.0f} µs per "
+            "request. Recording the span, before any export, takes "
+            f"{recorded.cpu_us - untraced.cpu_us:,.0f} µs, and the export path "
+            f"(batching, encoding, sending) {sent.cpu_us - recorded.cpu_us:,.0f} "
+            "µs more."
+        )
+    for endpoint, found in by_endpoint.items():
+        if found:
+            lines.append(_sampling_line(endpoint, found[0], found[1]))
+    lines += _pair_line(rows, by_endpoint.get(EXAMPLE) or [])
+    lines.append("")
+    return lines
+
+
+def _sampling_line(endpoint: str, untraced: Step, dropped: Step) -> str:
+    allowed = allowed_tracing_us(untraced.cpu_us, 0.85)
+    label = "`GET /`" if endpoint == ROOT else "the example endpoint"
+    measured = "n/a" if dropped.ratio is None else f"{dropped.ratio:.2f}"
+    line = (
+        f"- 10% sampling >= 0.85 on {label} allows tracing {allowed:,.0f} µs per "
+        f"request; with every span dropped by the sampler, FastAPI's telemetry "
+        f"still takes {dropped.added_us:,.0f} µs (0% sampling measured {measured})"
+    )
+    if dropped.added_us > allowed:
+        return line + ", so no sampling ratio reaches the target."
+    return line + "."
+
+
+def _pair_line(rows: Sequence[Row], example: Sequence[Step]) -> list[str]:
+    untraced = find(rows, "pair-untraced", EXAMPLE)
+    traced = find(rows, "pair-batch-grpc", EXAMPLE)
+    if untraced is None or traced is None or traced.cpu_ratio is None:
+        return []
+    base = untraced.cpu_us_per_request
+    added = (traced.cpu_ratio - 1) * base
+    allowed = allowed_tracing_us(base, 0.80)
+    line = (
+        f"- The pair >= 0.80 allows {allowed:,.0f} µs per request for its "
+        f"{PAIR_SPANS} spans ({allowed / PAIR_SPANS:,.0f} µs each, both processes "
+        f"on one core); they took {added:,.0f} µs ({added / PAIR_SPANS:,.0f} each)"
+    )
+    if example:
+        # The example route makes two spans: the server span and the custom one.
+        per_span = (example[-1].cpu_us - example[0].cpu_us) / 2
+        line += f", against about {per_span:,.0f} µs per span on the example route"
+    return [line + "."]

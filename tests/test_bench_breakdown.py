@@ -1,0 +1,92 @@
+"""Cost breakdown: the arithmetic on known figures, and when it is absent."""
+
+from benchmarks.breakdown import allowed_tracing_us, render_breakdown, steps
+from benchmarks.configurations import EXAMPLE, ROOT
+from benchmarks.summary import Row
+
+
+def row(name: str, endpoint: str, cpu: float, cpu_ratio=None, ratio=None) -> Row:
+    return Row(
+        name=name,
+        label=name,
+        endpoint=endpoint,
+        path="/" if endpoint == ROOT else "/my_service",
+        repetitions=3,
+        requests_per_second=1_000_000 / cpu,
+        ratio=ratio,
+        p50_ms=1.0,
+        p99_ms=2.0,
+        p99_ratio=None,
+        cpu_us_per_request=cpu,
+        cpu_ratio=cpu_ratio,
+        peak_rss_mib=50.0,
+        spans_received=None,
+        spans_expected=0.0,
+        spans_lost=None,
+        errors=0,
+        foreign_cpu_share=0.0,
+    )
+
+
+def suite_rows(endpoint: str = ROOT) -> list[Row]:
+    # Untraced 200 µs; the steps at 1.35x, 1.6x, 2.1x and 2.2x of it.
+    return [
+        row("untraced", endpoint, 200),
+        row("sampled-0pct", endpoint, 280, cpu_ratio=1.35, ratio=0.74),
+        row("not-exported", endpoint, 330, cpu_ratio=1.6, ratio=0.63),
+        row("encoded-not-sent", endpoint, 410, cpu_ratio=2.1, ratio=0.48),
+        row("batch-grpc", endpoint, 450, cpu_ratio=2.2, ratio=0.45),
+    ]
+
+
+def test_each_step_costs_its_cpu_ratio_times_untraced_minus_the_step_before():
+    found = steps(suite_rows(), ROOT)
+
+    assert [step.name for step in found] == [
+        "untraced",
+        "sampled-0pct",
+        "not-exported",
+        "encoded-not-sent",
+        "batch-grpc",
+    ]
+    assert [round(step.cpu_us) for step in found] == [200, 270, 320, 420, 440]
+    assert [round(step.added_us) for step in found] == [0, 70, 50, 100, 20]
+
+
+def test_a_ratio_target_leaves_tracing_what_keeps_cpu_within_it():
+    assert allowed_tracing_us(200, 0.80) == 50
+    assert round(allowed_tracing_us(200, 0.60), 1) == 133.3
+
+
+def test_the_report_says_when_no_sampling_ratio_can_meet_the_target():
+    text = render_breakdown(suite_rows())
+
+    assert (
+        "| FastAPI's telemetry, with a span the sampler drops | 270 | +70 | 0.74 |"
+        in text
+    )
+    # 0.85 of 200 µs leaves 35 µs, and the dropped span alone costs 70.
+    assert "allows tracing 35 µs" in text
+    assert "no sampling ratio reaches the target" in text
+    assert "allows tracing 133 µs per request" in text
+
+
+def test_the_pair_line_divides_the_pairs_added_cpu_by_its_five_spans():
+    rows = [
+        *suite_rows(EXAMPLE),
+        row("pair-untraced", EXAMPLE, 2000),
+        row("pair-batch-grpc", EXAMPLE, 3500, cpu_ratio=1.75),
+    ]
+
+    text = render_breakdown(rows)
+
+    # 0.80 of 2000 µs leaves 500 µs; the pair's spans took 0.75 x 2000 = 1500.
+    assert "allows 500 µs per request for its 5 spans (100 µs each" in text
+    assert "they took 1,500 µs (300 each)" in text
+
+
+def test_a_run_without_the_steps_has_no_breakdown():
+    partial = [r for r in suite_rows() if r.name in ("untraced", "batch-grpc")]
+
+    assert steps(partial, ROOT) == []
+    assert render_breakdown(partial) == ""
