@@ -9,7 +9,7 @@ One module per part: what is measured (`configurations`, `reference_app`,
 `experiment_app`), how a service runs (`services`, `cpu_pinning`), how load is
 made (`load`, `load_wrk`, `load_python`, `load_result`), what is read from /proc
 (`process_stats`), how spans are counted (`span_counter`), the run order
-(`runner`), the figures (`summary`, `targets`), the dedicated runs
+(`runner`), the figures (`summary`, `targets`, `breakdown`), the dedicated runs
 (`outage_memory`, `profiling`, `export_cost`, `bake_timing`), and the outputs
 (`report`, `chart`, `machine`).
 """

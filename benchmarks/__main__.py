@@ -2,10 +2,11 @@
 
 With no options it runs the main suite the way `make bench` does: waits (up
 to 10 minutes) for a calm machine, three repetitions of every configuration
-on both endpoints, the 60 s outage run, a py-spy profile and five timed bakes,
-and writes benchmarks/results/latest.md, latest.png and profile.md. Options
-shrink it (the smoke test runs two configurations for a second each) or pick
-the experiments suite, the candidates for cheaper defaults.
+on both endpoints, the 60 s outage run, a py-spy profile, five timed bakes and
+one timed run of the template's test suite, and writes latest.md, latest.png,
+profile.md and test-suite.md in benchmarks/results. Options shrink it (the
+smoke test runs two configurations for a second each) or pick the experiments
+suite, the candidates for cheaper defaults.
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ from benchmarks.report import RunContext, render, results_table, write_report
 from benchmarks.runner import Measurement, Plan, run_plan
 from benchmarks.services import bake_projects, clean_environment
 from benchmarks.span_counter import SpanCounter
+from benchmarks.suite_timing import render_suite_timing, time_test_suite
 from benchmarks.summary import baseline_spread, summarize
 from benchmarks.targets import evaluate
 
@@ -90,6 +92,13 @@ def parse_arguments(argv: Sequence[str] | None) -> argparse.Namespace:
         "--profile-seconds", type=float, default=10.0, help="0 skips profiling"
     )
     parser.add_argument("--bakes", type=int, default=5, help="0 skips bake timing")
+    parser.add_argument(
+        "--time-test-suite",
+        type=int,
+        choices=(0, 1),
+        default=1,
+        help="1 (default) times the template's test suite into test-suite.md",
+    )
     parser.add_argument("--no-chart", action="store_true")
     parser.add_argument(
         "--keep-work-dir", action="store_true", help="keep the baked projects and logs"
@@ -178,6 +187,19 @@ def main(argv: Sequence[str] | None = None) -> int:
                 arguments.output / "profile.md",
                 render_profiles(profiles, command, export_costs),
             )
+        if arguments.time_test_suite:
+            print("benchmark: timing the template's test suite")
+            suite = time_test_suite()
+            machine = describe_machine()
+            write_report(
+                arguments.output / "test-suite.md",
+                render_suite_timing(
+                    suite,
+                    f"{machine.cpu_model}, {machine.cores} cores, "
+                    f"Python {machine.python}",
+                ),
+            )
+            print(f"benchmark: test suite {suite.summary} ({suite.seconds:.0f} s)")
         if measurements:
             write_results(
                 arguments,

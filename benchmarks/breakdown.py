@@ -79,7 +79,9 @@ def render_breakdown(rows: Sequence[Row]) -> str:
         "inverse of CPU per request. Each step below is one configuration of the "
         "table above, its CPU per request taken against the untraced runs beside "
         "it (median over the repetitions) and scaled to the untraced median; "
-        "'added' is what the step costs on top of the one before.",
+        "'added' is what the step costs on top of the one before. Each step is "
+        "its own run, so a step smaller than the machine's drift (about a tenth "
+        "of a request) can come out negative: read it as about nothing.",
         "",
     ]
     for endpoint, found in by_endpoint.items():

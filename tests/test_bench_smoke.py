@@ -34,6 +34,8 @@ SMOKE_ARGUMENTS = [
     "0",
     "--bakes",
     "0",
+    "--time-test-suite",
+    "0",
     "--wait-for-calm",
     "0",
     "--no-chart",
