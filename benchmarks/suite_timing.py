@@ -66,8 +66,9 @@ def render_suite_timing(timing: SuiteTiming, machine: str) -> str:
         [
             "# The template's test suite: latest timing",
             "",
-            f"Run {timing.started:%Y-%m-%d %H:%M} UTC by `make bench`: the same "
-            "`python -m pytest` as `make test`, from the repository's root.",
+            f"Run {timing.started:%Y-%m-%d %H:%M} UTC by `python -m benchmarks`: "
+            "the same `python -m pytest` as `make test`, from the repository's "
+            "root.",
             "",
             f"- Wall time: {minutes} min {seconds:02d} s ({outcome}).",
             f"- pytest: {timing.summary}.",

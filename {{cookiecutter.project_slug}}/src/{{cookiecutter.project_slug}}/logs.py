@@ -9,7 +9,7 @@ all, rather than zeros, so `trace_id=` in a line always names a real trace.
 `SERVICE_LOG_FORMAT` picks text (the default) or JSON, one object per line.
 `SERVICE_ACCESS_LOG=false` turns uvicorn's per-request access lines off, before
 they are made: the server span already records every request it samples, and
-at full load the access line costs about a quarter of an untraced request's CPU.
+at full load the access line costs about a fifth of a request's CPU.
 Nothing here exports logs: the ids are written into the lines, where a log
 pipeline can pick them up and link them to the trace.
 """
