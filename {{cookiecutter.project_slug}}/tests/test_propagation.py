@@ -1,4 +1,6 @@
-"""Outgoing trace headers stay within the W3C limits."""
+"""Trace headers: outgoing ones within W3C limits, bad incoming ones no log flood."""
+
+import logging
 
 from opentelemetry import propagate, trace
 from opentelemetry.propagators.composite import CompositePropagator
@@ -7,10 +9,15 @@ from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags, Trace
 
 from {{ cookiecutter.project_slug }}.propagation import (
     MAX_TRACESTATE_LENGTH,
+    TRACE_HEADER_LOGGER,
+    HeaderWarningLimiter,
     TraceStateLimitingPropagator,
     install_limited_propagator,
+    limit_header_warnings,
     limit_tracestate,
 )
+
+TRACEPARENT = f"00-{'a' * 32}-{'b' * 16}-01"
 
 
 def test_short_tracestate_is_sent_unchanged():
@@ -67,3 +74,56 @@ def test_installing_twice_wraps_the_global_propagator_once():
     assert isinstance(first, TraceStateLimitingPropagator)
     assert not isinstance(first.inner, TraceStateLimitingPropagator)
     assert isinstance(first.inner, TextMapPropagator)
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def warning(message: str, *args: object) -> logging.LogRecord:
+    return logging.LogRecord(
+        TRACE_HEADER_LOGGER, logging.WARNING, __file__, 1, message, args, None
+    )
+
+
+def test_header_warnings_pass_once_a_minute_with_the_count_left_out():
+    clock = FakeClock()
+    limiter = HeaderWarningLimiter(interval=60, clock=clock)
+
+    first = warning("Member doesn't match the w3c identifiers format %s", "x" * 5000)
+    passed = [limiter.filter(first)]
+    passed += [limiter.filter(warning("bad %s", n)) for n in range(4)]
+    clock.now += 61
+    later = warning("bad %s", "again")
+    passed.append(limiter.filter(later))
+
+    assert passed == [True, False, False, False, False, True]
+    assert len(first.getMessage()) <= 203
+    assert first.getMessage().endswith("...")
+    assert later.getMessage() == "bad again (4 more like it not logged)"
+
+
+def test_a_flood_of_malformed_tracestate_headers_logs_one_line(client, caplog):
+    # A fresh limiter: an earlier test's warning must not use up this minute.
+    header_logger = logging.getLogger(TRACE_HEADER_LOGGER)
+    limiters = [f for f in header_logger.filters if isinstance(f, HeaderWarningLimiter)]
+    for limiter in limiters:
+        header_logger.removeFilter(limiter)
+    limit_header_warnings()
+    junk = "not a member " * 200
+
+    with caplog.at_level(logging.WARNING, logger=TRACE_HEADER_LOGGER):
+        statuses = [
+            client.get(
+                "/", headers={"traceparent": TRACEPARENT, "tracestate": junk}
+            ).status_code
+            for _ in range(40)
+        ]
+
+    assert statuses == [200] * 40
+    (line,) = [r.getMessage() for r in caplog.records if r.name == TRACE_HEADER_LOGGER]
+    assert len(line) <= 203

@@ -7,9 +7,17 @@ tracecontext and baggage) do their work, then trims `tracestate` the way the
 specification says: members over 128 characters go first, then members from
 the end, until the header fits. It also turns the "no context" that an empty
 propagator list returns into an empty context, which the server can use.
+
+The API logs a warning, with the caller's text in it, for every malformed
+`tracestate` it reads: one line per request, written by whoever sends the
+header. Those warnings are passed at most once a minute, shortened, with the
+count of those left out.
 """
 
-from collections.abc import MutableMapping
+import logging
+import threading
+import time
+from collections.abc import Callable, MutableMapping
 from typing import Any
 
 from opentelemetry import propagate
@@ -25,6 +33,10 @@ from opentelemetry.propagators.textmap import (
 
 MAX_TRACESTATE_LENGTH = 512
 MAX_KEPT_MEMBER_LENGTH = 128
+# The logger of opentelemetry.trace.span, where TraceState parses headers.
+TRACE_HEADER_LOGGER = "opentelemetry.trace.span"
+HEADER_WARNING_INTERVAL_SECONDS = 60.0
+MAX_LOGGED_MESSAGE_LENGTH = 200
 
 
 def limit_tracestate(header: str) -> str:
@@ -76,8 +88,55 @@ class TraceStateLimitingPropagator(TextMapPropagator):
         return self.inner.fields
 
 
+class HeaderWarningLimiter(logging.Filter):
+    """Lets one trace-header warning through per interval; counts the others.
+
+    The one that passes is cut to 200 characters and says how many were left
+    out since the last one, so a flood of bad headers stays visible as a count
+    instead of filling the log.
+    """
+
+    def __init__(
+        self,
+        interval: float = HEADER_WARNING_INTERVAL_SECONDS,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        super().__init__()
+        self._interval = interval
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._next_allowed: float | None = None
+        self._left_out = 0
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno < logging.WARNING:
+            return True
+        with self._lock:
+            now = self._clock()
+            if self._next_allowed is not None and now < self._next_allowed:
+                self._left_out += 1
+                return False
+            self._next_allowed = now + self._interval
+            left_out, self._left_out = self._left_out, 0
+        message = record.getMessage()
+        if len(message) > MAX_LOGGED_MESSAGE_LENGTH:
+            message = message[:MAX_LOGGED_MESSAGE_LENGTH] + "..."
+        if left_out:
+            message += f" ({left_out} more like it not logged)"
+        record.msg, record.args = message, None
+        return True
+
+
+def limit_header_warnings() -> None:
+    """Put one limiter on the trace-header logger; calling again changes nothing."""
+    header_logger = logging.getLogger(TRACE_HEADER_LOGGER)
+    if not any(isinstance(f, HeaderWarningLimiter) for f in header_logger.filters):
+        header_logger.addFilter(HeaderWarningLimiter())
+
+
 def install_limited_propagator() -> None:
-    """Wrap the global propagator once; calling again changes nothing."""
+    """Wrap the global propagator once and limit its warnings; idempotent."""
     current = propagate.get_global_textmap()
     if not isinstance(current, TraceStateLimitingPropagator):
         propagate.set_global_textmap(TraceStateLimitingPropagator(current))
+    limit_header_warnings()
