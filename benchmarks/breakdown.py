@@ -23,15 +23,24 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from benchmarks.configurations import EXAMPLE, ROOT
+from benchmarks.configurations import (
+    BATCH_GRPC,
+    ENCODED_NOT_SENT,
+    EXAMPLE,
+    NOT_EXPORTED,
+    PAIR_TRACED,
+    PAIR_UNTRACED,
+    ROOT,
+    SAMPLED_0,
+    UNTRACED,
+)
 from benchmarks.summary import Row, find
 
-UNTRACED = "untraced"
 STEPS = (
-    ("sampled-0pct", "FastAPI's telemetry, with a span the sampler drops"),
-    ("not-exported", "the span recorded by the SDK, never exported"),
-    ("encoded-not-sent", "the batch processor and the OTLP encoder"),
-    ("batch-grpc", "sending over gRPC (the default: batch, gRPC)"),
+    (SAMPLED_0.name, "FastAPI's telemetry, with a span the sampler drops"),
+    (NOT_EXPORTED.name, "the span recorded by the SDK, never exported"),
+    (ENCODED_NOT_SENT.name, "the batch processor and the OTLP encoder"),
+    (BATCH_GRPC.name, "sending over gRPC (the default: batch, gRPC)"),
 )
 PAIR_SPANS = 5
 
@@ -47,14 +56,14 @@ class Step:
 
 def steps(rows: Sequence[Row], endpoint: str) -> list[Step]:
     """The measured steps on one endpoint, or [] when a step was not run."""
-    untraced = find(rows, UNTRACED, endpoint)
+    untraced = find(rows, UNTRACED.name, endpoint)
     if untraced is None:
         return []
     found = [(find(rows, name, endpoint), label) for name, label in STEPS]
     if any(row is None or row.cpu_ratio is None for row, _ in found):
         return []
     base = untraced.cpu_us_per_request
-    result = [Step(UNTRACED, "untraced: the request alone", base, 0.0, None)]
+    result = [Step(UNTRACED.name, "untraced: the request alone", base, 0.0, None)]
     for row, label in found:
         assert row is not None and row.cpu_ratio is not None
         cpu = row.cpu_ratio * base
@@ -102,7 +111,7 @@ def _steps_table(endpoint: str, found: Sequence[Step], rows: Sequence[Row]) -> s
     for step in found:
         lines.append(
             f"| {step.label} | {step.cpu_us:,.0f} | "
-            + ("—" if step.name == UNTRACED else f"{step.added_us:+,.0f}")
+            + ("—" if step.name == UNTRACED.name else f"{step.added_us:+,.0f}")
             + " | "
             + ("—" if step.ratio is None else f"{step.ratio:.2f}")
             + " |"
@@ -148,8 +157,8 @@ def _sampling_line(endpoint: str, untraced: Step, dropped: Step) -> str:
 
 
 def _pair_line(rows: Sequence[Row], example: Sequence[Step]) -> list[str]:
-    untraced = find(rows, "pair-untraced", EXAMPLE)
-    traced = find(rows, "pair-batch-grpc", EXAMPLE)
+    untraced = find(rows, PAIR_UNTRACED.name, EXAMPLE)
+    traced = find(rows, PAIR_TRACED.name, EXAMPLE)
     if untraced is None or traced is None or traced.cpu_ratio is None:
         return []
     base = untraced.cpu_us_per_request

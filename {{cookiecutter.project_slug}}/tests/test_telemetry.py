@@ -17,9 +17,12 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import (
 
 from {{ cookiecutter.project_slug }} import __version__
 from {{ cookiecutter.project_slug }}.app import create_app
-from {{ cookiecutter.project_slug }}.settings import ConfigurationError, Settings
-from {{ cookiecutter.project_slug }}.telemetry import (
+from {{ cookiecutter.project_slug }}.settings import (
     DEFAULT_EXPORT_BATCH_SIZE,
+    ConfigurationError,
+    Settings,
+)
+from {{ cookiecutter.project_slug }}.telemetry import (
     build_exporters,
     build_otlp_exporter,
     build_resource,

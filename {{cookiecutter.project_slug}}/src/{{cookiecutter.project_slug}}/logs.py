@@ -36,8 +36,8 @@ from .telemetry import build_resource
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s [%(correlation)s] %(message)s"
 CONSOLE_HANDLER_NAME = "service-console"
 # uvicorn configures these three itself (its LOGGING_CONFIG, or --log-config).
-UVICORN_LOGGERS = ("uvicorn", "uvicorn.error", "uvicorn.access")
 ACCESS_LOGGER = "uvicorn.access"
+UVICORN_LOGGERS = ("uvicorn", "uvicorn.error", ACCESS_LOGGER)
 SPAN_CONTEXT_ATTRIBUTE = "otel_span_context"
 
 

@@ -29,6 +29,13 @@ DEFAULT_DOWNSTREAM_CONNECT_TIMEOUT = 1.0
 DEFAULT_DOWNSTREAM_READ_TIMEOUT = 5.0
 DEFAULT_SHUTDOWN_TIMEOUT = 3.0
 DEFAULT_LOG_FORMAT = "text"
+# Spans per export unless OTEL_BSP_MAX_EXPORT_BATCH_SIZE says otherwise. Encoding
+# spans for OTLP holds the GIL, so each export pauses the event loop: the SDK's
+# 512 made that a pause of tens of milliseconds and p99 latency 6-8x untraced;
+# 32 keeps it about 3x at the same throughput (the template's benchmarks).
+DEFAULT_EXPORT_BATCH_SIZE = 32
+# The SDK's own default for OTEL_BSP_MAX_QUEUE_SIZE.
+SDK_QUEUE_SIZE = 2048
 
 SPAN_PROCESSORS = ("batch", "simple")
 BUILT_IN_SAMPLERS = (
@@ -225,7 +232,7 @@ def check_sdk_variables(env: Mapping[str, str]) -> None:
         _seconds(env, name, 10.0)
     for name in BATCH_PROCESSOR_INTEGERS:
         _positive_integer(env, name)
-    queue = _positive_integer(env, "OTEL_BSP_MAX_QUEUE_SIZE") or 2048
+    queue = _positive_integer(env, "OTEL_BSP_MAX_QUEUE_SIZE") or SDK_QUEUE_SIZE
     # Unset, the batch size is the service's own default, kept within the queue.
     batch = _positive_integer(env, "OTEL_BSP_MAX_EXPORT_BATCH_SIZE")
     if batch is not None and batch > queue:
@@ -246,6 +253,17 @@ def check_sdk_variables(env: Mapping[str, str]) -> None:
 def _known_samplers() -> set[str]:
     plugins = entry_points(group="opentelemetry_traces_sampler")
     return set(BUILT_IN_SAMPLERS) | {plugin.name for plugin in plugins}
+
+
+def export_batch_size(env: Mapping[str, str]) -> int | None:
+    """The service's batch size, or None when the variable sets it (the SDK reads it).
+
+    Never larger than the queue (OTEL_BSP_MAX_QUEUE_SIZE), which the SDK requires.
+    """
+    if _positive_integer(env, "OTEL_BSP_MAX_EXPORT_BATCH_SIZE") is not None:
+        return None
+    queue = _positive_integer(env, "OTEL_BSP_MAX_QUEUE_SIZE") or SDK_QUEUE_SIZE
+    return min(DEFAULT_EXPORT_BATCH_SIZE, queue)
 
 
 def _positive_integer(env: Mapping[str, str], name: str) -> int | None:

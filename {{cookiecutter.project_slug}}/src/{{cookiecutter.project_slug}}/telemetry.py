@@ -14,7 +14,6 @@ import os
 import sys
 import threading
 import time
-from collections.abc import Mapping
 from dataclasses import dataclass
 
 from opentelemetry import trace
@@ -39,18 +38,13 @@ from .export_health import (
     fold_exporter_logs,
 )
 from .redaction import QueryRedactingSpanProcessor
-from .settings import ConfigurationError, Settings
+from .settings import ConfigurationError, Settings, export_batch_size
 
 logger = logging.getLogger(__name__)
 
 # How long a span waits for the `simple` processor's worker: short enough that
 # spans look immediate while debugging; spans that end within it share an export.
 SIMPLE_SCHEDULE_DELAY_MILLIS = 10
-# Spans per export unless OTEL_BSP_MAX_EXPORT_BATCH_SIZE says otherwise. Encoding
-# spans for OTLP holds the GIL, so each export pauses the event loop: the SDK's
-# 512 made that a pause of tens of milliseconds and p99 latency 6-8x untraced;
-# 32 keeps it about 3x at the same throughput (the template's benchmarks).
-DEFAULT_EXPORT_BATCH_SIZE = 32
 _exporter_log_folder = ExporterLogFolder()
 _EXPORTER_PACKAGES = {
     "grpc": "opentelemetry-exporter-otlp-proto-grpc",
@@ -133,7 +127,7 @@ def build_span_processor(kind: str, exporter: SpanExporter) -> SpanProcessor:
     Spans that end while an export is in flight go together in the next one, so
     under load `simple` keeps up like `batch` instead of dropping spans.
     """
-    batch_size = default_export_batch_size(os.environ)
+    batch_size = export_batch_size(os.environ)
     if kind == "simple":
         return BatchSpanProcessor(
             exporter,
@@ -141,19 +135,6 @@ def build_span_processor(kind: str, exporter: SpanExporter) -> SpanProcessor:
             schedule_delay_millis=SIMPLE_SCHEDULE_DELAY_MILLIS,
         )
     return BatchSpanProcessor(exporter, max_export_batch_size=batch_size)
-
-
-def default_export_batch_size(environ: Mapping[str, str]) -> int | None:
-    """The service's batch size, or None when the variable sets it (the SDK reads it).
-
-    Never larger than the queue (OTEL_BSP_MAX_QUEUE_SIZE), which the SDK requires.
-    """
-    if environ.get("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", "").strip():
-        return None
-    queue = environ.get("OTEL_BSP_MAX_QUEUE_SIZE", "").strip()
-    if queue.isdigit() and int(queue) > 0:
-        return min(DEFAULT_EXPORT_BATCH_SIZE, int(queue))
-    return DEFAULT_EXPORT_BATCH_SIZE
 
 
 def build_tracer_provider(settings: Settings) -> TracerProvider:
