@@ -15,7 +15,13 @@ EXPORTER_PACKAGES = {
     "grpc": "opentelemetry-exporter-otlp-proto-grpc",
     "http/protobuf": "opentelemetry-exporter-otlp-proto-http",
 }
-BASE_DEPENDENCIES = {"fastapi", "uvicorn", "opentelemetry-api", "opentelemetry-sdk"}
+BASE_DEPENDENCIES = {
+    "fastapi",
+    "pydantic-settings",
+    "uvicorn",
+    "opentelemetry-api",
+    "opentelemetry-sdk",
+}
 CLIENT_DEPENDENCIES = {"requests", "opentelemetry-instrumentation-requests"}
 
 COMBINATIONS = [

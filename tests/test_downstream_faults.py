@@ -134,7 +134,7 @@ def test_bad_downstream_answers_json_in_time_with_error_spans(
             spans = spans_of_one_call(receiver)
 
     assert status == expected_status
-    assert body["downstream"] == "service_b"
+    assert body["detail"].startswith("service_b: ")
     assert took < READ_TIMEOUT + ANSWER_MARGIN
     assert spans["OPERATION"].status == "ERROR"
     assert has_exception(spans["OPERATION"])
@@ -207,7 +207,7 @@ def test_unusable_setting_stops_uvicorn_with_one_line(project, tmp_path):
     assert result.returncode == 2
     errors = [line for line in result.stderr.splitlines() if "error" in line.lower()]
     assert errors == [
-        f"{SLUG}: configuration error: OTEL_EXPORTER_OTLP_TIMEOUT must be a "
-        "positive number of seconds, got '-1'"
+        f"{SLUG}: configuration error: OTEL_EXPORTER_OTLP_TIMEOUT='-1': "
+        "Input should be greater than 0"
     ]
     assert "Traceback" not in result.stderr

@@ -6,7 +6,6 @@ provider, an in-memory exporter) against a real HTTP server on loopback that
 plays the downstream and records the headers it receives.
 """
 
-import dataclasses
 import sys
 import threading
 from collections.abc import Iterator
@@ -106,14 +105,13 @@ def service(cookies_session, downstream):
     try:
         from header_probe.app import create_app
         from header_probe.settings import Settings
-        from header_probe.telemetry import Tracing, build_resource
+        from header_probe.telemetry import build_resource
 
         url, received = downstream
-        settings_ = dataclasses.replace(Settings.from_environ({}), downstream_url=url)
         exporter = InMemorySpanExporter()
-        provider = TracerProvider(resource=build_resource(settings_))
+        provider = TracerProvider(resource=build_resource())
         provider.add_span_processor(SimpleSpanProcessor(exporter))
-        app = create_app(settings_, Tracing(provider, owned=False, summary="test"))
+        app = create_app(Settings(SERVICE_DOWNSTREAM_URL=url), provider)
         with TestClient(app) as client:
             yield client, exporter, received
     finally:
@@ -122,13 +120,19 @@ def service(cookies_session, downstream):
 
 def call(service, traceparent: str, tracestate: str | None = None):
     """Call the example route; return (status, server span, downstream headers)."""
+    headers = [("traceparent", traceparent)]
+    if tracestate is not None:
+        headers.append(("tracestate", tracestate))
+    return call_with(service, headers)
+
+
+def call_with(service, headers: list[tuple[str, str]]):
+    """`call` with the request's trace headers as given, repeated ones included."""
     client, exporter, received = service
     exporter.clear()
     received.clear()
-    headers = {"traceparent": traceparent.encode("latin-1")}
-    if tracestate is not None:
-        headers["tracestate"] = tracestate.encode("latin-1")
-    response = client.get(f"/{SLUG}", headers=headers)
+    encoded = [(name, value.encode("latin-1")) for name, value in headers]
+    response = client.get(f"/{SLUG}", headers=encoded)
     servers = [s for s in exporter.get_finished_spans() if s.name == f"GET /{SLUG}"]
     assert len(servers) <= 1
     server = servers[0] if servers else None
@@ -246,3 +250,106 @@ def test_generated_valid_traceparents_are_adopted(service, trace_id, parent_id, 
 
     assert status == 200
     assert_follows_the_w3c_rules(header, server, downstream_headers)
+
+
+# The rules below are quoted from W3C Trace Context Level 2,
+# https://www.w3.org/TR/trace-context-2/ (sections 3.2 and 3.3).
+
+
+def test_two_traceparent_headers_start_a_new_trace(service):
+    """Two `traceparent` fields on one request leave no single parent to trust:
+    as the W3C test suite expects, a new trace-id is generated."""
+    other = f"00-{'1' * 32}-{'2' * 16}-01"
+
+    status, server, downstream_headers = call_with(
+        service, [("traceparent", VALID), ("traceparent", other)]
+    )
+
+    assert status == 200
+    assert adopted(server) is None
+    new_trace_id = format(server.context.trace_id, "032x")
+    assert new_trace_id not in (VALID_TRACE_ID, "1" * 32)
+    assert downstream_headers["traceparent"].split("-")[1] == new_trace_id
+
+
+def test_tracestate_keeps_the_first_value_of_a_duplicated_key(service):
+    """ "Only one entry per key is allowed": the API's propagator drops the whole
+    header; keeping the first entry (the caller's most recent position) loses
+    nothing else."""
+    status, _, downstream_headers = call(service, VALID, "a=1,b=2,a=3,c=4")
+
+    assert status == 200
+    assert downstream_headers["tracestate"] == "a=1,b=2,c=4"
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        "tenant@system",
+        "0tenant@vendor",
+        "1st-vendor",
+        "a@b@c",
+        "k" + "x" * 255,
+        "t" * 241 + "@" + "s" * 14,
+    ],
+    ids=[
+        "multi-tenant",
+        "tenant-digit-first",
+        "digit-first",
+        "at-signs",
+        "256",
+        "256-tenant",
+    ],
+)
+def test_tracestate_keys_of_the_level_2_grammar_are_sent_on(service, key):
+    """key = ( lcalpha / DIGIT ) 0*255 ( keychar ); keychar = lcalpha / DIGIT /
+    "_" / "-" / "*" / "/" / "@": "up to 256 characters"."""
+    status, _, downstream_headers = call(service, VALID, f"{key}=v,ok=1")
+
+    assert status == 200
+    assert downstream_headers["tracestate"] == f"{key}=v,ok=1"
+
+
+@pytest.mark.parametrize(
+    "key",
+    ["k" + "x" * 256, "Upper", "_under", "@tenant", "sp ace", "k=ey"],
+    ids=["257", "uppercase", "underscore-first", "at-first", "space", "equals"],
+)
+def test_tracestate_members_outside_the_grammar_are_left_out_alone(service, key):
+    """ "Invalid tracestate entries MAY be discarded": the valid members and the
+    parent stay."""
+    status, server, downstream_headers = call(service, VALID, f"{key}=v,ok=1")
+
+    assert status == 200
+    assert adopted(server) == (VALID_TRACE_ID, VALID_PARENT_ID)
+    assert downstream_headers["tracestate"] == "ok=1"
+
+
+def test_tracestate_over_32_members_keeps_the_first_32(service):
+    """ "There can be a maximum of 32 list-members in a list"; truncation drops
+    entries from the end."""
+    members = [f"k{i}=v" for i in range(40)]
+
+    _, _, downstream_headers = call(service, VALID, ",".join(members))
+
+    assert downstream_headers["tracestate"] == ",".join(members[:32])
+
+
+def test_tracestate_split_over_several_fields_is_combined_in_order(service):
+    """ "When receiving multiple tracestate header fields, they MUST be combined
+    into a single header"."""
+    status, _, downstream_headers = call_with(
+        service,
+        [("traceparent", VALID), ("tracestate", "a=1"), ("tracestate", "b=2, ,c=3")],
+    )
+
+    assert status == 200
+    assert downstream_headers["tracestate"] == "a=1,b=2,c=3"
+
+
+def test_tracestate_is_not_read_when_the_traceparent_is_invalid(service):
+    """ "If the vendor failed to parse traceparent, it MUST NOT attempt to parse
+    tracestate"."""
+    _, _, downstream_headers = call(service, INVALID_TRACEPARENTS["garbage"], "a=1")
+
+    assert "tracestate" not in downstream_headers

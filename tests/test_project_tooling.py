@@ -1,22 +1,23 @@
 """What a team expects next to the code: CI, pre-commit, a Makefile, .env.example.
 
 The generated project's workflow and pre-commit config load as YAML and pin
-what they run; every variable `settings.py` reads is documented in both
-`.env.example` and the README's table. The template's own workflow is checked
-the same way.
+what they run; every variable the service's Settings reads is documented in
+both `.env.example` and the README's table, with the default the code uses.
+The template's own workflow is checked the same way.
 """
 
+import json
 import re
+import sys
 
 import pytest
 import yaml
 
-from baking import TEMPLATE_DIR
+from baking import TEMPLATE_DIR, run
 
 SHA_PINNED = re.compile(r"^[\w.-]+/[\w./-]+@[0-9a-f]{40}$")
 VERSION_PINNED = re.compile(r"^[\w.-]+/[\w./-]+@v\d+\.\d+\.\d+$")
 VERSION_COMMENT = re.compile(r"#\s*v\d+\.\d+\.\d+")
-VARIABLE_LITERAL = re.compile(r"\"((?:SERVICE|OTEL)_[A-Z0-9_]+)\"")
 CLIENT_ONLY_PREFIX = "SERVICE_DOWNSTREAM_"
 
 
@@ -107,40 +108,84 @@ def test_makefile_has_the_everyday_targets(baked):
     assert recipe_lines == [], "recipes must start with a tab"
 
 
-def variables_read_by_settings(project_dir, with_client: bool) -> set[str]:
-    settings = next((project_dir / "src").glob("*/settings.py")).read_text()
-    names = set(VARIABLE_LITERAL.findall(settings))
-    if not with_client:
-        # settings.py reads these only when the client stub exists.
-        names = {name for name in names if not name.startswith(CLIENT_ONLY_PREFIX)}
-    return names
+def settings_in_force(project_dir) -> dict[str, object]:
+    """{variable: the value the baked service uses when it is unset}, asked of its
+    own Settings class in a clean environment."""
+    script = (
+        "import json\n"
+        f"from {project_dir.name}.settings import Settings\n"
+        "settings = Settings()\n"
+        "values = {}\n"
+        "for name, field in Settings.model_fields.items():\n"
+        "    alias = field.validation_alias\n"
+        "    values[alias] = getattr(settings, name)\n"
+        "print(json.dumps(values))\n"
+    )
+    result = run([sys.executable, "-c", script], project_dir / "src")
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
 
 
-def readme_table_variables(project_dir) -> set[str]:
+def as_documented(value: object) -> str:
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, list):
+        return ",".join(map(str, value))
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def readme_table(project_dir) -> dict[str, str]:
+    """{variable: its default column}, from the README's variables table."""
     rows = [
-        line
+        line.split("|")
         for line in (project_dir / "README.md").read_text().splitlines()
         if line.startswith("| `")
     ]
     return {
-        name
+        name: row[2].strip().strip("`")
         for row in rows
-        for name in re.findall(r"`((?:SERVICE|OTEL)_[A-Z0-9_]+)`", row.split("|")[1])
+        for name in re.findall(r"`((?:SERVICE|OTEL)_[A-Z0-9_]+)`", row[1])
     }
 
 
-def env_example_variables(project_dir) -> set[str]:
+def readme_table_variables(project_dir) -> set[str]:
+    return set(readme_table(project_dir))
+
+
+def env_example(project_dir) -> dict[str, str]:
     text = (project_dir / ".env.example").read_text()
-    return set(re.findall(r"^#?\s*((?:SERVICE|OTEL)_[A-Z0-9_]+)=", text, re.MULTILINE))
+    pattern = r"^#?\s*((?:SERVICE|OTEL)_[A-Z0-9_]+)=(.*)$"
+    return dict(re.findall(pattern, text, re.MULTILINE))
+
+
+def env_example_variables(project_dir) -> set[str]:
+    return set(env_example(project_dir))
 
 
 def test_every_variable_settings_reads_is_in_env_example_and_the_readme(baked):
-    with_client, project_dir = baked
-    read = variables_read_by_settings(project_dir, with_client)
+    _, project_dir = baked
+    read = set(settings_in_force(project_dir))
 
-    assert read, "no variable found in settings.py"
+    assert {"SERVICE_PORT", "OTEL_TRACES_SAMPLER"} <= read
     assert read - env_example_variables(project_dir) == set()
     assert read - readme_table_variables(project_dir) == set()
+
+
+def test_readme_and_env_example_state_the_defaults_the_code_uses(baked):
+    _, project_dir = baked
+    table, example = readme_table(project_dir), env_example(project_dir)
+
+    defaults = {
+        name: as_documented(value)
+        for name, value in settings_in_force(project_dir).items()
+        if value is not None
+    }
+
+    assert defaults["SERVICE_SHUTDOWN_TIMEOUT"] == "3"
+    assert {name: table[name] for name in defaults} == defaults
+    assert {name: example[name] for name in defaults} == defaults
 
 
 def test_env_example_documents_only_variables_the_readme_explains(baked):

@@ -1,6 +1,6 @@
 """The W3C Trace Context rules, written from the specification, to judge the service.
 
-https://www.w3.org/TR/trace-context/: `traceparent` is version-traceid-parentid-
+https://www.w3.org/TR/trace-context-2/: `traceparent` is version-traceid-parentid-
 flags in lowercase hex; version ff is invalid; version 00 has exactly four
 fields, later versions may append more; all-zero ids are invalid. `tracestate`
 has at most 32 list members, at most 512 characters when sent.
@@ -11,11 +11,10 @@ import re
 TRACEPARENT = re.compile(
     r"([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})(-[^\r\n]*)?"
 )
-# key = simple-key / multi-tenant-key; value = printable ASCII but , and =,
-# ending in a non-space.
-TRACESTATE_KEY = re.compile(
-    r"[a-z][a-z0-9_\-*/]{0,255}|[a-z0-9][a-z0-9_\-*/]{0,240}@[a-z][a-z0-9_\-*/]{0,13}"
-)
+# Level 2: key = ( lcalpha / DIGIT ) 0*255 ( keychar ), keychar = lcalpha /
+# DIGIT / "_" / "-" / "*" / "/" / "@" (every Level 1 simple and multi-tenant key
+# among them); value = printable ASCII but , and =, ending in a non-space.
+TRACESTATE_KEY = re.compile(r"[a-z0-9][a-z0-9_\-*/@]{0,255}")
 TRACESTATE_VALUE = re.compile(
     r"[\x20-\x2b\x2d-\x3c\x3e-\x7e]{0,255}[\x21-\x2b\x2d-\x3c\x3e-\x7e]"
 )

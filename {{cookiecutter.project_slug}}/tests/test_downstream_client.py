@@ -2,32 +2,33 @@
 
 import asyncio
 import dataclasses
-import json
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import httpx
 import pytest
+import requests
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from opentelemetry.trace import SpanKind, StatusCode
 
+import {{ cookiecutter.project_slug }} as service
 from {{ cookiecutter.project_slug }}.app import create_app
-from {{ cookiecutter.project_slug }}.settings import Settings
+from {{ cookiecutter.project_slug }}.downstream_client import DownstreamClient
+from {{ cookiecutter.project_slug }}.routes import EXAMPLE_PATH, OPERATION
+from {{ cookiecutter.project_slug }}.settings import DOWNSTREAM_SERVICE, Settings
 
 from span_queries import only_span, parent_id_hex, span_id_hex, trace_id_hex
-
-SLUG = "{{ cookiecutter.project_slug }}"
-ROUTE = f"/{SLUG}"
-DOWNSTREAM = {{ cookiecutter.downstream_service | tojson }}
 
 
 @dataclasses.dataclass
 class Downstream:
-    """What the loopback downstream answers, and the headers it received."""
+    """What the loopback downstream answers, and the requests it received."""
 
+    url: str = ""
     status: int = 200
     body: bytes = b'{"message": "hello from downstream"}'
     delay: float = 0.0
@@ -36,7 +37,7 @@ class Downstream:
 
 
 @pytest.fixture
-def downstream() -> Iterator[tuple[Downstream, str]]:
+def downstream() -> Iterator[Downstream]:
     behaviour = Downstream()
 
     class Handler(BaseHTTPRequestHandler):
@@ -62,8 +63,9 @@ def downstream() -> Iterator[tuple[Downstream, str]]:
     server.daemon_threads = True
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
+    behaviour.url = f"http://127.0.0.1:{server.server_address[1]}"
     try:
-        yield behaviour, f"http://127.0.0.1:{server.server_address[1]}"
+        yield behaviour
     finally:
         server.shutdown()
         server.server_close()
@@ -77,143 +79,166 @@ def refused_url() -> str:
     return f"http://127.0.0.1:{port}"
 
 
-def settings_for(url: str, read_timeout: float = 2.0) -> Settings:
-    return dataclasses.replace(
-        Settings.from_environ({}),
-        downstream_url=url,
-        downstream_read_timeout=read_timeout,
-    )
-
-
 @pytest.fixture
-def app_for(tracing):
-    def build(url: str, read_timeout: float = 2.0):
-        return create_app(settings_for(url, read_timeout), tracing)
+def app_for(tracer_provider, monkeypatch) -> Callable[..., FastAPI]:
+    """The service, calling the downstream at `url` (set as an operator would)."""
+
+    def build(url: str, read_timeout: float = 2.0) -> FastAPI:
+        monkeypatch.setenv("SERVICE_DOWNSTREAM_URL", url)
+        monkeypatch.setenv("SERVICE_DOWNSTREAM_READ_TIMEOUT", str(read_timeout))
+        return create_app(Settings(), tracer_provider)
 
     return build
 
 
+def client_span(spans):
+    (span,) = [s for s in spans if s.kind is SpanKind.CLIENT]
+    return span
+
+
 def test_example_returns_the_downstream_answer(downstream, app_for):
-    behaviour, url = downstream
-    with TestClient(app_for(url)) as client:
-        response = client.get(ROUTE)
+    with TestClient(app_for(downstream.url)) as client:
+        response = client.get(EXAMPLE_PATH)
 
     assert response.status_code == 200
     assert response.json() == {
-        "message": f"Hello from {SLUG}",
-        f"{DOWNSTREAM}_response": {"message": "hello from downstream"},
+        "message": f"Hello from {service.__name__}",
+        f"{DOWNSTREAM_SERVICE}_response": {"message": "hello from downstream"},
     }
-    assert behaviour.paths == [f"/{DOWNSTREAM}"]
+    assert downstream.paths == [f"/{DOWNSTREAM_SERVICE}"]
 
 
 def test_outgoing_request_carries_traceparent_of_the_client_span(
     downstream, app_for, span_exporter
 ):
-    behaviour, url = downstream
-    with TestClient(app_for(url)) as client:
-        client.get(ROUTE)
+    with TestClient(app_for(downstream.url)) as client:
+        client.get(EXAMPLE_PATH)
 
     spans = span_exporter.get_finished_spans()
-    client_span = next(s for s in spans if s.kind is SpanKind.CLIENT)
-    operation = only_span(spans, f"{SLUG}_operation")
-    version, trace_id, parent_id, flags = behaviour.received_headers[0][
+    outgoing = client_span(spans)
+    operation = only_span(spans, OPERATION)
+    version, trace_id, parent_id, flags = downstream.received_headers[0][
         "traceparent"
     ].split("-")
     assert version == "00"
     assert int(flags, 16) & 0x01, "the sampled flag must be set"
-    assert trace_id == trace_id_hex(client_span)
-    assert parent_id == span_id_hex(client_span)
-    assert parent_id_hex(client_span) == span_id_hex(operation)
+    assert trace_id == trace_id_hex(outgoing)
+    assert parent_id == span_id_hex(outgoing)
+    assert parent_id_hex(outgoing) == span_id_hex(operation)
 
 
 def test_client_span_uses_the_same_http_attribute_names_as_the_server_span(
     downstream, app_for, span_exporter
 ):
-    _, url = downstream
-    with TestClient(app_for(url)) as client:
-        client.get(ROUTE)
+    with TestClient(app_for(downstream.url)) as client:
+        client.get(EXAMPLE_PATH)
 
-    spans = span_exporter.get_finished_spans()
-    client_span = next(s for s in spans if s.kind is SpanKind.CLIENT)
-    assert client_span.attributes["http.request.method"] == "GET"
-    assert client_span.attributes["url.full"] == f"{url}/{DOWNSTREAM}"
-    assert client_span.attributes["http.response.status_code"] == 200
+    outgoing = client_span(span_exporter.get_finished_spans())
+    assert outgoing.attributes["http.request.method"] == "GET"
+    assert outgoing.attributes["url.full"] == f"{downstream.url}/{DOWNSTREAM_SERVICE}"
+    assert outgoing.attributes["http.response.status_code"] == 200
+
+
+def test_client_span_url_carries_no_query_value(
+    downstream, settings, tracer_provider, span_exporter
+):
+    # Building the client traces every `requests` call with the provider.
+    DownstreamClient(settings, tracer_provider)
+    url = f"{downstream.url}/{DOWNSTREAM_SERVICE}"
+
+    requests.get(f"{url}?token=s3cr3t-token&email=alice@example.com", timeout=5)
+
+    assert downstream.paths == [
+        f"/{DOWNSTREAM_SERVICE}?token=s3cr3t-token&email=alice@example.com"
+    ]
+    outgoing = client_span(span_exporter.get_finished_spans())
+    assert outgoing.attributes["url.full"] == f"{url}?token=REDACTED&email=REDACTED"
+    recorded = repr(dict(outgoing.attributes))
+    assert "s3cr3t-token" not in recorded
+    assert "alice@example.com" not in recorded
 
 
 @pytest.mark.parametrize(
-    ("status", "body"),
-    [(500, b'{"error": "boom"}'), (200, b"<html>not json</html>")],
+    ("status", "body", "detail"),
+    [
+        (500, b'{"error": "boom"}', "answered HTTP 500"),
+        (200, b"<html>not json</html>", "answered non-JSON"),
+    ],
     ids=["downstream-500", "downstream-not-json"],
 )
 def test_bad_downstream_answer_gives_502_and_an_error_span(
-    downstream, app_for, span_exporter, status, body
+    downstream, app_for, span_exporter, status, body, detail
 ):
-    behaviour, url = downstream
-    behaviour.status, behaviour.body = status, body
-    with TestClient(app_for(url)) as client:
-        response = client.get(ROUTE)
+    downstream.status, downstream.body = status, body
+    with TestClient(app_for(downstream.url)) as client:
+        response = client.get(EXAMPLE_PATH)
 
     assert response.status_code == 502
-    assert response.json()["downstream"] == DOWNSTREAM
-    operation = only_span(span_exporter.get_finished_spans(), f"{SLUG}_operation")
+    assert response.json() == {"detail": f"{DOWNSTREAM_SERVICE}: {detail}"}
+    operation = only_span(span_exporter.get_finished_spans(), OPERATION)
     assert operation.status.status_code is StatusCode.ERROR
     assert any(event.name == "exception" for event in operation.events)
 
 
 def test_refused_connection_gives_502_and_error_spans(app_for, span_exporter):
     with TestClient(app_for(refused_url())) as client:
-        response = client.get(ROUTE)
+        response = client.get(EXAMPLE_PATH)
 
     assert response.status_code == 502
-    assert "unreachable" in response.json()["detail"]
+    assert response.json() == {
+        "detail": f"{DOWNSTREAM_SERVICE}: unreachable (ConnectionError)"
+    }
     spans = span_exporter.get_finished_spans()
-    client_span = next(s for s in spans if s.kind is SpanKind.CLIENT)
-    assert client_span.status.status_code is StatusCode.ERROR
-    server = only_span(spans, f"GET {ROUTE}")
+    assert client_span(spans).status.status_code is StatusCode.ERROR
+    server = only_span(spans, f"GET {EXAMPLE_PATH}")
     assert server.status.status_code is StatusCode.ERROR
 
 
 def test_downstream_slower_than_the_read_timeout_gives_504_in_time(
     downstream, app_for, span_exporter
 ):
-    behaviour, url = downstream
-    behaviour.delay = 2.0
-    with TestClient(app_for(url, read_timeout=0.3)) as client:
+    downstream.delay = 2.0
+    with TestClient(app_for(downstream.url, read_timeout=0.3)) as client:
         started = time.monotonic()
-        response = client.get(ROUTE)
+        response = client.get(EXAMPLE_PATH)
         elapsed = time.monotonic() - started
 
     assert response.status_code == 504
+    assert response.json() == {"detail": f"{DOWNSTREAM_SERVICE}: timed out"}
     assert elapsed < 0.3 + 0.5
-    operation = only_span(span_exporter.get_finished_spans(), f"{SLUG}_operation")
+    operation = only_span(span_exporter.get_finished_spans(), OPERATION)
     assert operation.status.status_code is StatusCode.ERROR
 
 
-def test_downstream_timeouts_come_from_the_environment():
-    settings = Settings.from_environ(
-        {
-            "SERVICE_DOWNSTREAM_URL": "http://elsewhere:9000/",
-            "SERVICE_DOWNSTREAM_CONNECT_TIMEOUT": "0.5",
-            "SERVICE_DOWNSTREAM_READ_TIMEOUT": "3",
-        }
-    )
+def test_downstream_timeouts_are_1_s_to_connect_and_5_s_to_read_by_default(
+    settings, tracer_provider
+):
+    assert DownstreamClient(settings, tracer_provider).timeout == (1.0, 5.0)
 
-    assert settings.downstream_url == "http://elsewhere:9000"
-    assert settings.downstream_connect_timeout == 0.5
-    assert settings.downstream_read_timeout == 3.0
+
+def test_downstream_url_and_timeouts_come_from_the_environment(
+    monkeypatch, tracer_provider
+):
+    monkeypatch.setenv("SERVICE_DOWNSTREAM_URL", "http://elsewhere:9000/")
+    monkeypatch.setenv("SERVICE_DOWNSTREAM_CONNECT_TIMEOUT", "0.5")
+    monkeypatch.setenv("SERVICE_DOWNSTREAM_READ_TIMEOUT", "3")
+
+    downstream = DownstreamClient(Settings(), tracer_provider)
+
+    assert downstream.url == f"http://elsewhere:9000/{DOWNSTREAM_SERVICE}"
+    assert downstream.timeout == (0.5, 3.0)
 
 
 def test_concurrent_calls_do_not_wait_for_each_other(downstream, app_for):
     """The blocking call runs in the thread pool, never on the event loop."""
-    behaviour, url = downstream
-    behaviour.delay = 0.3
-    app = app_for(url)
+    downstream.delay = 0.3
+    app = app_for(downstream.url)
 
     async def five_concurrent_calls() -> float:
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://t") as c:
             started = time.monotonic()
-            responses = await asyncio.gather(*(c.get(ROUTE) for _ in range(5)))
+            responses = await asyncio.gather(*(c.get(EXAMPLE_PATH) for _ in range(5)))
             assert all(r.status_code == 200 for r in responses)
             return time.monotonic() - started
 
@@ -221,12 +246,4 @@ def test_concurrent_calls_do_not_wait_for_each_other(downstream, app_for):
 
     # Serialised on the event loop, five calls would take 5 x 0.3 s.
     assert elapsed < 2 * 0.3, f"five concurrent calls took {elapsed:.2f} s"
-    assert len(behaviour.paths) == 5
-
-
-def test_error_body_is_json_naming_the_downstream(app_for):
-    with TestClient(app_for(refused_url())) as client:
-        body = json.loads(client.get(ROUTE).content)
-
-    assert body["error"] == "downstream_failed"
-    assert body["downstream"] == DOWNSTREAM
+    assert len(downstream.paths) == 5

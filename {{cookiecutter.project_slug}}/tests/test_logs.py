@@ -11,7 +11,8 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -20,23 +21,23 @@ from fastapi.testclient import TestClient
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import (
     InMemorySpanExporter,
 )
-from uvicorn.logging import AccessFormatter
+from uvicorn.logging import AccessFormatter, DefaultFormatter
 
+import {{ cookiecutter.project_slug }} as service
 from {{ cookiecutter.project_slug }}.app import create_app
 from {{ cookiecutter.project_slug }}.logs import (
     JsonFormatter,
     TextFormatter,
     TraceContextFilter,
-    build_handler,
     configure_logging,
 )
-from {{ cookiecutter.project_slug }}.settings import ConfigurationError, Settings
-from {{ cookiecutter.project_slug }}.telemetry import Tracing
+from {{ cookiecutter.project_slug }}.settings import Settings, load_settings
 
 from span_queries import only_span, span_id_hex, trace_id_hex
 
-PACKAGE = create_app.__module__.split(".")[0]
+PACKAGE = service.__name__
 PROJECT_DIR = Path(__file__).resolve().parent.parent
+# A module logger inside the service's package, as the service's code would use.
 REQUEST_LOGGER = f"{PACKAGE}.request"
 # A W3C traceparent whose trace id the service must adopt and print.
 PARENT_TRACE_ID = "0af7651916cd43dd8448eb211c80319c"
@@ -44,23 +45,34 @@ PARENT_SPAN_ID = "b7ad6b7169203331"
 TRACEPARENT = f"00-{PARENT_TRACE_ID}-{PARENT_SPAN_ID}-01"
 
 
+def json_settings(monkeypatch: pytest.MonkeyPatch) -> Settings:
+    monkeypatch.setenv("SERVICE_LOG_FORMAT", "json")
+    return Settings()
+
+
 class Captured:
-    """Lines written by a correlated handler attached to some loggers."""
+    """What a plain handler on some loggers wrote, once configure_logging set it up."""
 
-    def __init__(self, log_format: str) -> None:
+    def __init__(self) -> None:
         self.stream = io.StringIO()
-        self.handler = build_handler(self.stream, log_format, PACKAGE)
+        self.handler = logging.StreamHandler(self.stream)
 
-    def lines(self) -> list[str]:
-        return [line for line in self.stream.getvalue().splitlines() if line]
+    def lines(self, containing: str = "") -> list[str]:
+        return [
+            line
+            for line in self.stream.getvalue().splitlines()
+            if line and containing in line
+        ]
 
 
 @pytest.fixture
-def capture() -> Iterator:
+def capture() -> Iterator[Callable[..., Captured]]:
+    """Attach a handler to loggers configure_logging looks after (the service's,
+    uvicorn's); the app, or the test, configures it."""
     attached: list[tuple[logging.Logger, logging.Handler, int]] = []
 
-    def attach(log_format: str, *names: str) -> Captured:
-        captured = Captured(log_format)
+    def attach(*names: str) -> Captured:
+        captured = Captured()
         for name in names:
             logger = logging.getLogger(name)
             attached.append((logger, captured.handler, logger.level))
@@ -72,23 +84,28 @@ def capture() -> Iterator:
     for logger, handler, level in attached:
         logger.removeHandler(handler)
         logger.setLevel(level)
+    logging.getLogger("uvicorn.access").disabled = False
 
 
 @pytest.fixture
-def app(settings: Settings, tracing: Tracing) -> FastAPI:
+def build_app(tracer_provider) -> Callable[[Settings], FastAPI]:
     """The service, plus one route that logs and one that fails."""
-    service = create_app(settings, tracing)
 
-    @service.get("/logs-a-line")
-    async def logs_a_line() -> dict[str, str]:
-        logging.getLogger(REQUEST_LOGGER).info("handling the request")
-        return {"logged": "yes"}
+    def build(settings: Settings) -> FastAPI:
+        app = create_app(settings, tracer_provider)
 
-    @service.get("/fails")
-    async def fails() -> None:
-        raise RuntimeError("the handler failed")
+        @app.get("/logs-a-line")
+        async def logs_a_line() -> dict[str, str]:
+            logging.getLogger(REQUEST_LOGGER).info("handling the request")
+            return {"logged": "yes"}
 
-    return service
+        @app.get("/fails")
+        async def fails() -> None:
+            raise RuntimeError("the handler failed")
+
+        return app
+
+    return build
 
 
 def server_span_ids(span_exporter: InMemorySpanExporter, route: str) -> tuple[str, str]:
@@ -97,51 +114,109 @@ def server_span_ids(span_exporter: InMemorySpanExporter, route: str) -> tuple[st
 
 
 def test_a_text_line_logged_in_a_request_carries_the_server_spans_ids(
-    app, capture, span_exporter
+    build_app, capture, settings, span_exporter
 ):
-    captured = capture("text", REQUEST_LOGGER)
+    captured = capture(PACKAGE)
 
-    with TestClient(app) as client:
+    with TestClient(build_app(settings)) as client:
         client.get("/logs-a-line")
 
     trace_id, span_id = server_span_ids(span_exporter, "/logs-a-line")
-    (line,) = [line for line in captured.lines() if "handling the request" in line]
-    assert f"[service={PACKAGE} trace_id={trace_id} span_id={span_id}]" in line
+    (line,) = captured.lines("handling the request")
+    assert re.fullmatch(
+        r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} INFO "
+        + re.escape(
+            f"{REQUEST_LOGGER} [service={PACKAGE} trace_id={trace_id} "
+            f"span_id={span_id}] handling the request"
+        ),
+        line,
+    )
 
 
 def test_a_json_line_logged_in_a_request_parses_and_carries_the_ids(
-    app, capture, span_exporter
+    build_app, capture, span_exporter, monkeypatch
 ):
-    captured = capture("json", REQUEST_LOGGER)
+    captured = capture(PACKAGE)
 
-    with TestClient(app) as client:
+    with TestClient(build_app(json_settings(monkeypatch))) as client:
         client.get("/logs-a-line", headers={"traceparent": TRACEPARENT})
 
     trace_id, span_id = server_span_ids(span_exporter, "/logs-a-line")
-    (line,) = [json.loads(line) for line in captured.lines()]
+    (line,) = [json.loads(line) for line in captured.lines("handling the request")]
     assert line["message"] == "handling the request"
+    assert line["level"] == "INFO"
     assert line["logger"] == REQUEST_LOGGER
     assert line["service_name"] == PACKAGE
     assert (line["trace_id"], line["span_id"]) == (trace_id, span_id)
     assert trace_id == PARENT_TRACE_ID
 
 
+def test_a_json_line_has_the_documented_keys_and_keeps_exception_and_stack(
+    capture, tracer_provider, monkeypatch
+):
+    captured = capture(PACKAGE)
+    configure_logging(json_settings(monkeypatch))
+
+    tracer = tracer_provider.get_tracer("test")
+    with tracer.start_as_current_span("work") as span:
+        try:
+            raise ValueError("the detail")
+        except ValueError:
+            logging.getLogger(REQUEST_LOGGER).error(
+                "it failed", exc_info=True, stack_info=True
+            )
+
+    (line,) = [json.loads(line) for line in captured.lines()]
+    assert set(line) == {
+        "time",
+        "level",
+        "logger",
+        "message",
+        "service_name",
+        "trace_id",
+        "span_id",
+        "exception",
+        "stack",
+    }
+    ids = span.get_span_context()
+    assert (line["trace_id"], line["span_id"]) == (
+        f"{ids.trace_id:032x}",
+        f"{ids.span_id:016x}",
+    )
+    assert (line["level"], line["logger"], line["message"]) == (
+        "ERROR",
+        REQUEST_LOGGER,
+        "it failed",
+    )
+    assert line["exception"].startswith("Traceback (most recent call last):")
+    assert line["exception"].endswith("ValueError: the detail")
+    assert line["stack"].startswith("Stack (most recent call last):")
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}\+00:00", line["time"])
+    assert datetime.fromisoformat(line["time"]).utcoffset() == timedelta(0)
+
+
 @pytest.mark.parametrize("log_format", ["text", "json"])
-def test_a_line_logged_outside_a_request_has_no_ids(capture, log_format):
-    captured = capture(log_format, REQUEST_LOGGER)
+def test_a_line_logged_outside_a_request_has_no_ids(capture, monkeypatch, log_format):
+    captured = capture(PACKAGE)
+    monkeypatch.setenv("SERVICE_LOG_FORMAT", log_format)
+    configure_logging(Settings())
 
     logging.getLogger(REQUEST_LOGGER).info("no request here")
 
     (line,) = captured.lines()
     assert "trace_id" not in line
     assert "span_id" not in line
-    assert PACKAGE in line
+    if log_format == "json":
+        assert json.loads(line)["service_name"] == PACKAGE
+    else:
+        assert f" [service={PACKAGE}] no request here" in line
 
 
 def test_the_exception_line_logged_after_a_failed_request_carries_its_ids(
-    app, capture, span_exporter
+    build_app, capture, settings, span_exporter
 ):
-    captured = capture("text", "uvicorn.error")
+    captured = capture("uvicorn.error")
+    app = build_app(settings)
     with TestClient(app) as client, pytest.raises(RuntimeError) as raised:
         client.get("/fails")
 
@@ -157,77 +232,106 @@ def test_the_exception_line_logged_after_a_failed_request_carries_its_ids(
 
 
 @pytest.fixture
-def uvicorn_access_handler() -> Iterator[logging.Handler]:
-    """A handler like the one uvicorn's LOGGING_CONFIG puts on uvicorn.access."""
-    handler = logging.StreamHandler(io.StringIO())
-    handler.setFormatter(AccessFormatter('%(client_addr)s - "%(request_line)s"'))
-    access_logger = logging.getLogger("uvicorn.access")
-    level = access_logger.level
-    access_logger.setLevel(logging.INFO)
-    access_logger.addHandler(handler)
-    yield handler
-    access_logger.removeHandler(handler)
-    access_logger.setLevel(level)
-    access_logger.disabled = False
+def uvicorn_handlers() -> Iterator[dict[str, logging.Handler]]:
+    """Handlers like the ones uvicorn's LOGGING_CONFIG puts on its loggers."""
+    handlers = {
+        "uvicorn": logging.StreamHandler(io.StringIO()),
+        "uvicorn.access": logging.StreamHandler(io.StringIO()),
+    }
+    handlers["uvicorn"].setFormatter(DefaultFormatter("%(levelprefix)s %(message)s"))
+    handlers["uvicorn.access"].setFormatter(
+        AccessFormatter('%(client_addr)s - "%(request_line)s"')
+    )
+    levels = {}
+    for name, handler in handlers.items():
+        logger = logging.getLogger(name)
+        levels[name] = logger.level
+        logger.setLevel(logging.INFO)
+        logger.addHandler(handler)
+    yield handlers
+    for name, handler in handlers.items():
+        logger = logging.getLogger(name)
+        logger.removeHandler(handler)
+        logger.setLevel(levels[name])
+    logging.getLogger("uvicorn.access").disabled = False
 
 
-def test_configure_logging_gives_uvicorns_handlers_the_ids_and_the_format(
-    uvicorn_access_handler, monkeypatch
+def test_configuring_logging_twice_leaves_one_correlation_filter_per_handler(
+    uvicorn_handlers, capture, settings
 ):
-    monkeypatch.setenv("SERVICE_LOG_FORMAT", "json")
+    service_handler = capture(PACKAGE).handler
 
-    configure_logging()
-    configure_logging()
+    configure_logging(settings)
+    configure_logging(settings)
 
-    filters = list(uvicorn_access_handler.filters)
-    assert len(filters) == 1
-    assert isinstance(filters[0], TraceContextFilter)
-    assert isinstance(uvicorn_access_handler.formatter, JsonFormatter)
+    for handler in [service_handler, *uvicorn_handlers.values()]:
+        filters = list(handler.filters)
+        assert len(filters) == 1
+        assert isinstance(filters[0], TraceContextFilter)
+
+
+def test_log_format_is_text_unless_the_environment_says_json(
+    uvicorn_handlers, capture, monkeypatch
+):
+    handlers = [capture(PACKAGE).handler, *uvicorn_handlers.values()]
+
+    configure_logging(Settings())
+    by_default = [type(handler.formatter) for handler in handlers]
+    monkeypatch.setenv("SERVICE_LOG_FORMAT", "JSON")
+    configure_logging(Settings())
+    with_json = [type(handler.formatter) for handler in handlers]
+
+    assert by_default == [TextFormatter] * 3
+    assert with_json == [JsonFormatter] * 3
 
 
 def test_configure_logging_keeps_a_formatter_someone_chose(
-    uvicorn_access_handler, tracing
+    uvicorn_handlers, settings, tracer_provider
 ):
+    access_handler = uvicorn_handlers["uvicorn.access"]
     chosen = logging.Formatter("%(trace_id)s %(span_id)s %(message)s")
-    uvicorn_access_handler.setFormatter(chosen)
+    access_handler.setFormatter(chosen)
 
-    configure_logging(Settings.from_environ({}))
-    with tracing.provider.get_tracer("test").start_as_current_span("work") as span:
+    configure_logging(settings)
+    with tracer_provider.get_tracer("test").start_as_current_span("work") as span:
         logging.getLogger("uvicorn.access").info("served")
 
-    assert uvicorn_access_handler.formatter is chosen
-    line = uvicorn_access_handler.stream.getvalue().strip()
+    assert access_handler.formatter is chosen
+    line = access_handler.stream.getvalue().strip()
     ids = span.get_span_context()
     assert line == f"{ids.trace_id:032x} {ids.span_id:016x} served"
 
 
 def test_access_log_off_stops_uvicorns_access_lines_before_they_are_made(
-    uvicorn_access_handler,
+    uvicorn_handlers, monkeypatch
 ):
     access_logger = logging.getLogger("uvicorn.access")
 
-    configure_logging(Settings.from_environ({"SERVICE_ACCESS_LOG": "false"}))
+    monkeypatch.setenv("SERVICE_ACCESS_LOG", "false")
+    configure_logging(Settings())
     access_logger.info("served while off")
     off = access_logger.isEnabledFor(logging.INFO)
-    configure_logging(Settings.from_environ({}))
+    monkeypatch.delenv("SERVICE_ACCESS_LOG")
+    configure_logging(Settings())
     access_logger.info("served while on")
 
     assert not off
-    lines = uvicorn_access_handler.stream.getvalue().splitlines()
+    lines = uvicorn_handlers["uvicorn.access"].stream.getvalue().splitlines()
     assert len(lines) == 1 and lines[0].endswith("served while on")
 
 
-def test_log_format_is_text_unless_the_environment_says_json():
-    text = Settings.from_environ({}).log_format
-    json_format = Settings.from_environ({"SERVICE_LOG_FORMAT": "JSON"}).log_format
+def test_an_unknown_log_format_stops_the_service_naming_the_variable(
+    monkeypatch, capsys
+):
+    monkeypatch.setenv("SERVICE_LOG_FORMAT", "yaml")
 
-    assert isinstance(build_handler(io.StringIO(), text, "x").formatter, TextFormatter)
-    assert json_format == "json"
+    with pytest.raises(SystemExit) as stopped:
+        load_settings()
 
-
-def test_an_unknown_log_format_names_the_variable():
-    with pytest.raises(ConfigurationError, match="SERVICE_LOG_FORMAT"):
-        Settings.from_environ({"SERVICE_LOG_FORMAT": "yaml"})
+    assert stopped.value.code == 2
+    assert capsys.readouterr().err.startswith(
+        f"{PACKAGE}: configuration error: SERVICE_LOG_FORMAT='yaml': "
+    )
 
 
 # Real uvicorn, in both ways the README starts the service.
@@ -301,15 +405,15 @@ LAUNCHES = {
 def test_uvicorn_access_lines_carry_the_request_ids_however_it_is_started():
     """The launches run side by side, so the test pays one start-up, not three."""
     running = {}
-    for name, (command, log_format, extra_env) in LAUNCHES.items():
-        port = free_port()
-        port_option = ["--port", str(port)] if "--factory" in command else []
-        running[name] = (
-            port,
-            start_service(command + port_option, port, log_format, extra_env),
-        )
     outputs = {}
     try:
+        for name, (command, log_format, extra_env) in LAUNCHES.items():
+            port = free_port()
+            port_option = ["--port", str(port)] if "--factory" in command else []
+            running[name] = (
+                port,
+                start_service(command + port_option, port, log_format, extra_env),
+            )
         for port, process in running.values():
             wait_until_healthy(port, process)
             request = urllib.request.Request(

@@ -1,129 +1,151 @@
-"""Trace headers: outgoing ones within W3C limits, bad incoming ones no log flood."""
+"""Trace headers: read by W3C Trace Context Level 2, sent within 512 characters.
+
+The template's own tests drive a baked service with the W3C corpus and
+generated headers; these pin the rules of `propagation.py` one by one.
+"""
 
 import logging
 
+import pytest
 from opentelemetry import propagate, trace
-from opentelemetry.propagators.composite import CompositePropagator
-from opentelemetry.propagators.textmap import TextMapPropagator
-from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags, TraceState
 
 from {{ cookiecutter.project_slug }}.propagation import (
-    MAX_TRACESTATE_LENGTH,
-    TRACE_HEADER_LOGGER,
-    HeaderWarningLimiter,
-    TraceStateLimitingPropagator,
-    install_limited_propagator,
-    limit_header_warnings,
+    Propagators,
+    W3CTraceContextPropagator,
+    install_propagation,
     limit_tracestate,
 )
 
-TRACEPARENT = f"00-{'a' * 32}-{'b' * 16}-01"
+TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
+PARENT_ID = "00f067aa0ba902b7"
+TRACEPARENT = f"00-{TRACE_ID}-{PARENT_ID}-01"
+PROPAGATOR = W3CTraceContextPropagator()
 
 
-def test_short_tracestate_is_sent_unchanged():
-    assert limit_tracestate("a=1,b=2") == "a=1,b=2"
+def member(key: str, length: int) -> str:
+    """A tracestate member `key=vvv...` exactly `length` characters long."""
+    return f"{key}={'v' * (length - len(key) - 1)}"
 
 
-def test_oversized_members_go_first_then_members_from_the_end():
-    big = "big=" + "x" * 200
-    members = [f"k{i}={'v' * 40}" for i in range(11)]
-
-    limited = limit_tracestate(",".join(members[:5] + [big] + members[5:]))
-
-    assert "big=" not in limited
-    assert len(limited) <= MAX_TRACESTATE_LENGTH
-    assert limited.split(",") == members[: len(limited.split(","))]
+def parent_of(headers: dict[str, str | list[str]]) -> trace.SpanContext:
+    carrier = {k: v if isinstance(v, list) else [v] for k, v in headers.items()}
+    context = PROPAGATOR.extract(carrier, getter=ListGetter())
+    return trace.get_current_span(context).get_span_context()
 
 
-def test_injected_tracestate_is_trimmed_and_traceparent_kept():
-    state = TraceState([(f"key{i}", "v" * 60) for i in range(10)])
-    parent = SpanContext(
-        trace_id=0x4BF92F3577B34DA6A3CE929D0E0E4736,
-        span_id=0x00F067AA0BA902B7,
-        is_remote=True,
-        trace_flags=TraceFlags(TraceFlags.SAMPLED),
-        trace_state=state,
-    )
-    context = trace.set_span_in_context(NonRecordingSpan(parent))
-    propagator = TraceStateLimitingPropagator(propagate.get_global_textmap())
-    headers: dict[str, str] = {}
+class ListGetter:
+    """Reads a carrier whose values are lists, as ASGI headers repeat fields."""
 
-    propagator.inject(headers, context=context)
+    def get(self, carrier: dict[str, list[str]], key: str) -> list[str] | None:
+        return carrier.get(key)
 
-    assert headers["traceparent"].startswith("00-4bf92f3577b34da6a3ce929d0e0e4736-")
-    assert len(headers["tracestate"]) <= MAX_TRACESTATE_LENGTH
+    def keys(self, carrier: dict[str, list[str]]) -> list[str]:
+        return list(carrier)
 
 
-def test_an_empty_propagator_list_still_gives_the_server_a_context():
-    propagator = TraceStateLimitingPropagator(CompositePropagator([]))
+def sent_on(headers: dict[str, str | list[str]]) -> dict[str, str]:
+    """The headers a call made inside a request with `headers` carries."""
+    carrier = {k: v if isinstance(v, list) else [v] for k, v in headers.items()}
+    context = PROPAGATOR.extract(carrier, getter=ListGetter())
+    outgoing: dict[str, str] = {}
+    PROPAGATOR.inject(outgoing, context=context)
+    return outgoing
 
-    traceparent = f"00-{'a' * 32}-{'b' * 16}-01"
 
-    context = propagator.extract({"traceparent": traceparent})
+def test_a_valid_traceparent_is_the_parent_and_is_sent_on():
+    parent = parent_of({"traceparent": TRACEPARENT})
+
+    assert (parent.trace_id, parent.span_id) == (int(TRACE_ID, 16), int(PARENT_ID, 16))
+    assert parent.is_remote and parent.trace_flags.sampled
+    assert sent_on({"traceparent": TRACEPARENT}) == {"traceparent": TRACEPARENT}
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        [TRACEPARENT, f"00-{'1' * 32}-{'2' * 16}-01"],
+        [f"ff-{TRACE_ID}-{PARENT_ID}-01"],
+        [f"00-{TRACE_ID}-{PARENT_ID}-01-extra"],
+        [f"00-{'0' * 32}-{PARENT_ID}-01"],
+        [f"00-{TRACE_ID.upper()}-{PARENT_ID}-01"],
+    ],
+    ids=["two-headers", "version-ff", "00-with-more", "zero-trace-id", "uppercase"],
+)
+def test_an_invalid_traceparent_gives_no_parent(header):
+    assert not parent_of({"traceparent": header}).is_valid
+
+
+def test_a_later_version_with_more_fields_is_read_by_its_first_four():
+    parent = parent_of({"traceparent": f"cc-{TRACE_ID}-{PARENT_ID}-01-what-ever"})
+
+    assert parent.trace_id == int(TRACE_ID, 16)
+
+
+def test_tracestate_keeps_valid_members_the_first_of_a_key_and_at_most_32():
+    members = ["a=1", "Bad=2", "a=3", *(f"k{i}=v" for i in range(40))]
+
+    sent = sent_on({"traceparent": TRACEPARENT, "tracestate": ",".join(members)})
+
+    assert sent["tracestate"] == ",".join(["a=1", *(f"k{i}=v" for i in range(31))])
+
+
+def test_tracestate_fields_are_combined_and_a_level_2_key_kept():
+    state = ["1st@vendor=x", "b=2,  ,c=3"]
+
+    sent = sent_on({"traceparent": TRACEPARENT, "tracestate": state})
+
+    assert sent["tracestate"] == "1st@vendor=x,b=2,c=3"
+
+
+def test_nothing_a_caller_sends_is_logged(caplog):
+    with caplog.at_level(logging.DEBUG):
+        sent_on({"traceparent": TRACEPARENT, "tracestate": "not a member " * 200})
+
+    assert caplog.records == []
+
+
+def test_a_tracestate_of_512_characters_is_kept_and_one_more_is_trimmed():
+    members = [member(f"k{i}", 50) for i in range(9)] + [member("last", 53)]
+    assert len(",".join(members)) == 512
+
+    assert limit_tracestate(list(members)) == ",".join(members)
+    longer = [*members[:-1], member("last", 54)]
+    assert limit_tracestate(longer) == ",".join(members[:-1])
+
+
+def test_members_over_128_characters_go_first_then_members_from_the_end():
+    small = [member(f"k{i:02}", 50) for i in range(12)]
+    over, at_limit = member("over", 129), member("atlimit", 128)
+    # Without the 129-character member the rest is 12 * 50 + 128 + 12 commas,
+    # 740 characters: then five small members go from the end to fit in 512.
+
+    limited = limit_tracestate([*small[:5], over, at_limit, *small[5:]])
+
+    assert limited == ",".join([*small[:5], at_limit, *small[5:7]])
+    assert len(limited) == 485
+
+
+def test_the_service_installs_w3c_trace_context_and_baggage_by_default():
+    install_propagation()
+
+    installed = propagate.get_global_textmap()
+    assert isinstance(installed, Propagators)
+    assert {"traceparent", "tracestate", "baggage"} <= installed.fields
+
+
+@pytest.fixture
+def default_propagation_after():
+    yield
+    install_propagation()
+
+
+def test_no_propagators_still_give_the_server_a_context(
+    monkeypatch, default_propagation_after
+):
+    monkeypatch.setenv("OTEL_PROPAGATORS", "none")
+    install_propagation()
+
+    context = propagate.extract({"traceparent": TRACEPARENT})
 
     assert context is not None
     assert not trace.get_current_span(context).get_span_context().is_valid
-
-
-def test_installing_twice_wraps_the_global_propagator_once():
-    install_limited_propagator()
-    first = propagate.get_global_textmap()
-    install_limited_propagator()
-
-    assert propagate.get_global_textmap() is first
-    assert isinstance(first, TraceStateLimitingPropagator)
-    assert not isinstance(first.inner, TraceStateLimitingPropagator)
-    assert isinstance(first.inner, TextMapPropagator)
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-def warning(message: str, *args: object) -> logging.LogRecord:
-    return logging.LogRecord(
-        TRACE_HEADER_LOGGER, logging.WARNING, __file__, 1, message, args, None
-    )
-
-
-def test_header_warnings_pass_once_a_minute_with_the_count_left_out():
-    clock = FakeClock()
-    limiter = HeaderWarningLimiter(interval=60, clock=clock)
-
-    first = warning("Member doesn't match the w3c identifiers format %s", "x" * 5000)
-    passed = [limiter.filter(first)]
-    passed += [limiter.filter(warning("bad %s", n)) for n in range(4)]
-    clock.now += 61
-    later = warning("bad %s", "again")
-    passed.append(limiter.filter(later))
-
-    assert passed == [True, False, False, False, False, True]
-    assert len(first.getMessage()) <= 203
-    assert first.getMessage().endswith("...")
-    assert later.getMessage() == "bad again (4 more like it not logged)"
-
-
-def test_a_flood_of_malformed_tracestate_headers_logs_one_line(client, caplog):
-    # A fresh limiter: an earlier test's warning must not use up this minute.
-    header_logger = logging.getLogger(TRACE_HEADER_LOGGER)
-    limiters = [f for f in header_logger.filters if isinstance(f, HeaderWarningLimiter)]
-    for limiter in limiters:
-        header_logger.removeFilter(limiter)
-    limit_header_warnings()
-    junk = "not a member " * 200
-
-    with caplog.at_level(logging.WARNING, logger=TRACE_HEADER_LOGGER):
-        statuses = [
-            client.get(
-                "/", headers={"traceparent": TRACEPARENT, "tracestate": junk}
-            ).status_code
-            for _ in range(40)
-        ]
-
-    assert statuses == [200] * 40
-    (line,) = [r.getMessage() for r in caplog.records if r.name == TRACE_HEADER_LOGGER]
-    assert len(line) <= 203

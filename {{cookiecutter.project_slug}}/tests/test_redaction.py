@@ -1,12 +1,6 @@
 """No secrets on spans: query values redacted; bodies, credentials, cookies absent."""
 
-from fastapi.testclient import TestClient
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
-
-from {{ cookiecutter.project_slug }}.app import create_app
 from {{ cookiecutter.project_slug }}.redaction import redact_query, redact_url
-from {{ cookiecutter.project_slug }}.settings import Settings
-from {{ cookiecutter.project_slug }}.telemetry import Tracing, build_tracer_provider
 
 from span_queries import only_span
 
@@ -24,28 +18,51 @@ def test_urls_keep_their_path_and_lose_query_values():
     assert redact_url("http://h:1/p") == "http://h:1/p"
 
 
-def test_server_span_carries_no_secret_from_the_request(span_exporter, monkeypatch):
-    monkeypatch.setenv("OTEL_TRACES_EXPORTER", "none")
-    # The service's own provider, so its redaction runs, plus a memory exporter.
-    provider = build_tracer_provider(Settings.from_environ())
-    provider.add_span_processor(SimpleSpanProcessor(span_exporter))
-    app = create_app(
-        Settings.from_environ(), Tracing(provider, owned=False, summary="test")
+def test_server_span_carries_no_secret_from_the_request(client, span_exporter):
+    client.request(
+        "GET",
+        "/?token=s3cr3t-token&email=alice@example.com",
+        headers={
+            "Authorization": "Bearer p4ssw0rd",
+            "Cookie": "session=session-cookie-value",
+        },
+        content=b'{"password": "p4ssw0rd"}',
     )
-
-    with TestClient(app) as client:
-        client.request(
-            "GET",
-            "/?token=s3cr3t-token&email=alice@example.com",
-            headers={
-                "Authorization": "Bearer p4ssw0rd",
-                "Cookie": "session=session-cookie-value",
-            },
-            content=b'{"password": "p4ssw0rd"}',
-        )
 
     server = only_span(span_exporter.get_finished_spans(), "GET /")
     recorded = repr(dict(server.attributes)) + repr(server.events)
     assert server.attributes["url.query"] == "token=REDACTED&email=REDACTED"
     for secret in SECRETS:
         assert secret not in recorded
+
+
+def test_every_url_attribute_a_span_starts_with_loses_its_query_values(
+    tracer_provider, span_exporter
+):
+    """The older semantic conventions' names too, as other instrumentations set."""
+    tracer = tracer_provider.get_tracer("test")
+    tracer.start_span(
+        "with queries",
+        attributes={
+            "url.full": "http://h:1/p?token=s3cr3t-token",
+            "url.query": "token=s3cr3t-token",
+            "http.url": "http://h:1/p?email=alice@example.com&token=s3cr3t-token",
+            "http.target": "/p?session=session-cookie-value",
+        },
+    ).end()
+    tracer.start_span(
+        "without queries",
+        attributes={"url.full": "http://h:1/p", "http.target": "/p"},
+    ).end()
+
+    spans = span_exporter.get_finished_spans()
+    assert dict(only_span(spans, "with queries").attributes) == {
+        "url.full": "http://h:1/p?token=REDACTED",
+        "url.query": "token=REDACTED",
+        "http.url": "http://h:1/p?email=REDACTED&token=REDACTED",
+        "http.target": "/p?session=REDACTED",
+    }
+    assert dict(only_span(spans, "without queries").attributes) == {
+        "url.full": "http://h:1/p",
+        "http.target": "/p",
+    }

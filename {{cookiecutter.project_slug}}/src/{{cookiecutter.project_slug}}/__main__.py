@@ -1,4 +1,4 @@
-"""`python -m {{ cookiecutter.project_slug }}`: serve with uvicorn, or `doctor` to check the tracing."""
+"""`python -m <package>`: serve with uvicorn, or `doctor` to check the tracing."""
 
 import argparse
 import sys
@@ -6,37 +6,30 @@ from collections.abc import Sequence
 
 import uvicorn
 
-from .doctor import run_doctor
-from .settings import ConfigurationError, Settings
+from .settings import load_settings
 
 
-def parse_arguments(argv: Sequence[str] | None) -> argparse.Namespace:
+def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog=f"python -m {__package__}",
         description="Serve the service (the default), or check its tracing.",
     )
-    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
-    commands.add_parser(
-        "serve", help="serve with uvicorn on SERVICE_HOST:SERVICE_PORT (the default)"
+    parser.add_argument(
+        "command",
+        nargs="?",
+        default="serve",
+        choices=["serve", "doctor"],
+        help="serve on SERVICE_HOST:SERVICE_PORT (the default), or doctor: check "
+        "that spans are recorded and reach the collector, exit 1 if not",
     )
-    commands.add_parser(
-        "doctor",
-        help="check that spans are made and reach the collector; exit 1 if not",
-    )
-    return parser.parse_args(argv)
+    command = parser.parse_args(argv).command
+    settings = load_settings()
+    if command == "doctor":
+        from .doctor import run_doctor
 
-
-def main(argv: Sequence[str] | None = None) -> int:
-    arguments = parse_arguments(argv)
-    try:
-        settings = Settings.from_environ()
-    except ConfigurationError as error:
-        print(f"{__package__}: configuration error: {error}", file=sys.stderr)
-        return 2
-    if arguments.command == "doctor":
         return run_doctor(settings)
-    # Logging is correlated with traces when the app is built (logs.py), the
-    # same way under `uvicorn --factory`, so uvicorn keeps its own log config.
+    # The app correlates logs with traces as it is built, the same way under
+    # `uvicorn --factory`, so uvicorn keeps its own log configuration.
     uvicorn.run(
         f"{__package__}.app:create_app",
         factory=True,

@@ -1,72 +1,105 @@
-"""Owns the trace headers the service reads and sends.
+"""Owns the trace headers: W3C Trace Context Level 2, read and sent to the letter.
 
-The SDK forwards an incoming `tracestate` as it came, so a caller can make this
-service send a header past the 512 characters the specification allows. The
-wrapper below lets the configured propagators (OTEL_PROPAGATORS, by default
-tracecontext and baggage) do their work, then trims `tracestate` the way the
-specification says: members over 128 characters go first, then members from
-the end, until the header fits. It also turns the "no context" that an empty
-propagator list returns into an empty context, which the server can use.
-
-The API logs a warning, with the caller's text in it, for every malformed
-`tracestate` it reads: one line per request, written by whoever sends the
-header. Those warnings are passed at most once a minute, shortened, with the
-count of those left out.
+Unlike the API's propagator, two `traceparent` headers start a new trace,
+`tracestate` keeps its valid members (the first of a duplicated key, the first
+32) under Level 2's key grammar, and nothing a caller sends is logged. Vendors
+must propagate at least 512 characters of `tracestate` and may trim beyond:
+this service sends at most 512, dropping members over 128 first, then from the
+end.
 """
 
-import logging
-import threading
-import time
-from collections.abc import Callable, MutableMapping
-from typing import Any
+import os
+import re
+from importlib.metadata import entry_points
 
-from opentelemetry import propagate
+from opentelemetry import propagate, trace
 from opentelemetry.context import Context
+from opentelemetry.propagators.composite import CompositePropagator
 from opentelemetry.propagators.textmap import (
     CarrierT,
     Getter,
     Setter,
-    TextMapPropagator,
     default_getter,
     default_setter,
 )
+from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags, TraceState
+from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
+# version "-" trace-id "-" parent-id "-" trace-flags, then more fields after a
+# dash in versions after 00.
+TRACEPARENT = re.compile(r"([\da-f]{2})-([\da-f]{32})-([\da-f]{16})-([\da-f]{2})(-.*)?")
+# key = ( lcalpha / DIGIT ) 0*255 ( keychar ), keychar adding _ - * / @;
+# value = 0*255( chr ) nblk-chr: printable ASCII but , and =, no space last.
+KEY = r"[a-z\d][a-z\d_\-*/@]{0,255}"
+VALUE = r"[\x20-\x2b\x2d-\x3c\x3e-\x7e]{0,255}[\x21-\x2b\x2d-\x3c\x3e-\x7e]"
+MEMBER = re.compile(f"({KEY})=({VALUE})")
+MAX_MEMBERS = 32
 MAX_TRACESTATE_LENGTH = 512
 MAX_KEPT_MEMBER_LENGTH = 128
-# The logger of opentelemetry.trace.span, where TraceState parses headers.
-TRACE_HEADER_LOGGER = "opentelemetry.trace.span"
-HEADER_WARNING_INTERVAL_SECONDS = 60.0
-MAX_LOGGED_MESSAGE_LENGTH = 200
 
 
-def limit_tracestate(header: str) -> str:
-    members = [member.strip() for member in header.split(",") if member.strip()]
+def parse_traceparent(headers: list[str]) -> tuple[int, int, int] | None:
+    """The caller's trace id, span id and flags; None starts a new trace.
+
+    Two `traceparent` headers are invalid: neither can be trusted over the other.
+    """
+    match = (
+        TRACEPARENT.fullmatch(headers[0].strip(" \t")) if len(headers) == 1 else None
+    )
+    if match is None:
+        return None
+    version, trace_id, span_id, flags, more = match.groups()
+    if version == "ff" or (version == "00" and more):
+        return None
+    if trace_id == "0" * 32 or span_id == "0" * 16:
+        return None
+    return int(trace_id, 16), int(span_id, 16), int(flags, 16)
+
+
+class W3CTraceState(TraceState):
+    """Members already checked against the Level 2 grammar.
+
+    The API's TraceState re-checks keys against Level 1's, which refuses valid
+    Level 2 keys (a digit first, `@` anywhere) and logs each one it refuses.
+    """
+
+    def __init__(self, members: dict[str, str]) -> None:
+        super().__init__()
+        self._dict.update(members)
+
+
+def parse_tracestate(headers: list[str]) -> TraceState:
+    """The valid members of every `tracestate` header, combined in order."""
+    members: dict[str, str] = {}
+    for member in ",".join(headers).split(","):
+        match = MEMBER.fullmatch(member.strip(" \t"))
+        if match and len(members) < MAX_MEMBERS:
+            members.setdefault(match[1], match[2])
+    return W3CTraceState(members)
+
+
+def limit_tracestate(members: list[str]) -> str:
     while len(",".join(members)) > MAX_TRACESTATE_LENGTH:
-        oversized = [
-            i for i, m in enumerate(members) if len(m) > MAX_KEPT_MEMBER_LENGTH
-        ]
-        members.pop(oversized[-1] if oversized else -1)
+        long = [i for i, m in enumerate(members) if len(m) > MAX_KEPT_MEMBER_LENGTH]
+        members.pop(long[-1] if long else -1)
     return ",".join(members)
 
 
-class TraceStateLimitingPropagator(TextMapPropagator):
-    """Delegates to the configured propagator; trims `tracestate` on the way out."""
-
-    def __init__(self, inner: TextMapPropagator) -> None:
-        self.inner = inner
-
+class W3CTraceContextPropagator(TraceContextTextMapPropagator):
     def extract(
         self,
         carrier: CarrierT,
         context: Context | None = None,
         getter: Getter[CarrierT] = default_getter,
     ) -> Context:
-        extracted = self.inner.extract(carrier, context=context, getter=getter)
-        # With OTEL_PROPAGATORS=none the SDK's composite returns None, which
-        # FastAPI's telemetry attaches and then fails on: every request a 500.
-        if extracted is None:
-            return context if context is not None else Context()
-        return extracted
+        context = context if context is not None else Context()
+        parent = parse_traceparent(getter.get(carrier, "traceparent") or [])
+        if parent is None:
+            return context
+        trace_id, span_id, flags = parent
+        state = parse_tracestate(getter.get(carrier, "tracestate") or [])
+        span = SpanContext(trace_id, span_id, True, TraceFlags(flags), state)
+        return trace.set_span_in_context(NonRecordingSpan(span), context)
 
     def inject(
         self,
@@ -74,69 +107,38 @@ class TraceStateLimitingPropagator(TextMapPropagator):
         context: Context | None = None,
         setter: Setter[CarrierT] = default_setter,
     ) -> None:
-        headers: MutableMapping[str, Any] = {}
-        self.inner.inject(headers, context=context)
-        for name, value in headers.items():
-            if name == "tracestate":
-                value = limit_tracestate(value)
-                if not value:
-                    continue
-            setter.set(carrier, name, value)
-
-    @property
-    def fields(self) -> set[str]:
-        return self.inner.fields
+        span = trace.get_current_span(context).get_span_context()
+        if not span.is_valid:
+            return
+        traceparent = (
+            f"00-{span.trace_id:032x}-{span.span_id:016x}-{span.trace_flags:02x}"
+        )
+        setter.set(carrier, "traceparent", traceparent)
+        members = [f"{key}={value}" for key, value in span.trace_state.items()]
+        if tracestate := limit_tracestate(members):
+            setter.set(carrier, "tracestate", tracestate)
 
 
-class HeaderWarningLimiter(logging.Filter):
-    """Lets one trace-header warning through per interval; counts the others.
-
-    The one that passes is cut to 200 characters and says how many were left
-    out since the last one, so a flood of bad headers stays visible as a count
-    instead of filling the log.
-    """
-
-    def __init__(
+class Propagators(CompositePropagator):
+    def extract(
         self,
-        interval: float = HEADER_WARNING_INTERVAL_SECONDS,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        super().__init__()
-        self._interval = interval
-        self._clock = clock
-        self._lock = threading.Lock()
-        self._next_allowed: float | None = None
-        self._left_out = 0
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if record.levelno < logging.WARNING:
-            return True
-        with self._lock:
-            now = self._clock()
-            if self._next_allowed is not None and now < self._next_allowed:
-                self._left_out += 1
-                return False
-            self._next_allowed = now + self._interval
-            left_out, self._left_out = self._left_out, 0
-        message = record.getMessage()
-        if len(message) > MAX_LOGGED_MESSAGE_LENGTH:
-            message = message[:MAX_LOGGED_MESSAGE_LENGTH] + "..."
-        if left_out:
-            message += f" ({left_out} more like it not logged)"
-        record.msg, record.args = message, None
-        return True
+        carrier: CarrierT,
+        context: Context | None = None,
+        getter: Getter[CarrierT] = default_getter,
+    ) -> Context:
+        # With OTEL_PROPAGATORS=none the API's composite returns None, which
+        # FastAPI's telemetry would attach and fail on: every request a 500.
+        return super().extract(carrier, context, getter) or Context()
 
 
-def limit_header_warnings() -> None:
-    """Put one limiter on the trace-header logger; calling again changes nothing."""
-    header_logger = logging.getLogger(TRACE_HEADER_LOGGER)
-    if not any(isinstance(f, HeaderWarningLimiter) for f in header_logger.filters):
-        header_logger.addFilter(HeaderWarningLimiter())
-
-
-def install_limited_propagator() -> None:
-    """Wrap the global propagator once and limit its warnings; idempotent."""
-    current = propagate.get_global_textmap()
-    if not isinstance(current, TraceStateLimitingPropagator):
-        propagate.set_global_textmap(TraceStateLimitingPropagator(current))
-    limit_header_warnings()
+def install_propagation() -> None:
+    """The propagators OTEL_PROPAGATORS names, with this module's `tracecontext`."""
+    propagators = []
+    for name in os.environ.get("OTEL_PROPAGATORS", "tracecontext,baggage").split(","):
+        name = name.strip().lower()
+        if name == "tracecontext":
+            propagators.append(W3CTraceContextPropagator())
+        elif name not in ("", "none"):
+            (entry_point,) = entry_points(group="opentelemetry_propagator", name=name)
+            propagators.append(entry_point.load()())
+    propagate.set_global_textmap(Propagators(propagators))

@@ -1,28 +1,23 @@
-"""The service's routes: health check, identity, and the traced example."""
+"""Owns the service's routes: the health check, its identity, and the traced example."""
 
-from typing import Any, Protocol
+from collections.abc import Callable
+from typing import Any
 
 from fastapi import APIRouter
+from fastapi.concurrency import run_in_threadpool
 from opentelemetry.trace import Tracer
 
 from . import __version__
-from .settings import Settings
 
 HEALTH_PATH = "/healthz"
-
-
-class Downstream(Protocol):
-    response_key: str
-
-    def fetch(self) -> Any: ...
+EXAMPLE_PATH = f"/{__package__}"
+OPERATION = f"{__package__}_operation"
 
 
 def build_router(
-    settings: Settings, tracer: Tracer, downstream: Downstream | None
+    tracer: Tracer, call_downstream: Callable[[], dict[str, Any]] | None = None
 ) -> APIRouter:
     router = APIRouter()
-    slug = settings.service_slug
-    operation = f"{slug}_operation"
 
     @router.get(HEALTH_PATH)
     async def healthz() -> dict[str, str]:
@@ -30,26 +25,15 @@ def build_router(
 
     @router.get("/")
     async def identity() -> dict[str, str]:
-        return {"name": slug, "version": __version__}
+        return {"name": __package__, "version": __version__}
 
+    @router.get(EXAMPLE_PATH, name=OPERATION)
     async def example() -> dict[str, Any]:
-        with tracer.start_as_current_span(operation):
-            return {"message": f"Hello from {slug}"}
+        with tracer.start_as_current_span(OPERATION):
+            answer: dict[str, Any] = {"message": f"Hello from {__package__}"}
+            if call_downstream is not None:
+                # A blocking call: in the thread pool, never on the event loop.
+                answer |= await run_in_threadpool(call_downstream)
+            return answer
 
-    # A plain `def`: FastAPI runs it in its thread pool, so the blocking call to
-    # the downstream never holds the event loop.
-    def example_calling_downstream() -> dict[str, Any]:
-        assert downstream is not None
-        with tracer.start_as_current_span(operation):
-            return {
-                "message": f"Hello from {slug}",
-                downstream.response_key: downstream.fetch(),
-            }
-
-    router.add_api_route(
-        f"/{slug}",
-        example if downstream is None else example_calling_downstream,
-        methods=["GET"],
-        name=operation,
-    )
     return router
