@@ -1,4 +1,6 @@
-"""The issue's targets, checked against a run's figures: met, missed or not measured.
+"""The benchmark's targets (what the cost of tracing should stay within, set
+when the benchmark was planned), checked against a run's figures: met, missed
+or not measured.
 
 A benchmark reports; it never fails on a timing. These verdicts go into the
 report beside the figures they come from, and nothing exits non-zero on them.

@@ -204,7 +204,7 @@ def test_unusable_setting_stops_uvicorn_with_one_line(project, tmp_path):
         timeout=30,
     )
 
-    assert result.returncode == 2
+    assert result.returncode == 3
     errors = [line for line in result.stderr.splitlines() if "error" in line.lower()]
     assert errors == [
         f"{SLUG}: configuration error: OTEL_EXPORTER_OTLP_TIMEOUT='-1': "

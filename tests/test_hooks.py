@@ -241,3 +241,25 @@ def test_typed_answers_are_never_rendered_or_executed(tmp_path):
         description = tomllib.load(file)["project"]["description"]
     assert description == TEMPLATE_INJECTIONS["description"]
     assert not list(tmp_path.rglob("MARKER"))
+
+
+NAMES_PEOPLE_TYPE = {
+    "Café Ünïcode": "cafe_unicode",
+    "2FA Service": "service_2fa_service",
+    "Orders API v2.0": "orders_api_v2_0",
+    "User's Service": "users_service",
+    "Payments  Service": "payments_service",
+    "Email": "email_service",
+}
+
+
+@pytest.mark.parametrize("name", NAMES_PEOPLE_TYPE)
+def test_the_default_slug_of_any_name_is_one_the_hook_accepts(cookies, pre_gen, name):
+    result = cookies.bake(extra_context={"project_name": name})
+
+    assert result.exit_code == 0, result.exception
+    slug = result.project_path.name
+    assert slug == NAMES_PEOPLE_TYPE[name]
+    assert pre_gen.check_slug(slug) is None
+    assert "__" not in slug
+    assert (result.project_path / "src" / slug / "app.py").is_file()

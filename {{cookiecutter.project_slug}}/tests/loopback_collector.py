@@ -1,15 +1,13 @@
-"""A minimal OTLP trace collector on 127.0.0.1, for tests that export for real.
-
-It speaks the protocol the service was generated for (OTLP/gRPC through
-opentelemetry-proto's generated service, or OTLP/HTTP protobuf on /v1/traces),
-keeps what arrives in memory, and stops on exit from its `with` block.
-"""
+"""Real sockets on 127.0.0.1 for the tests: an OTLP collector, an HTTP server, a
+closed port. The collector speaks either protocol (OTLP/gRPC through
+opentelemetry-proto's service, OTLP/HTTP protobuf) and keeps what arrives."""
 
 import gzip
+import socket
 import threading
-import time
 from collections.abc import Iterator
 from concurrent import futures
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -18,6 +16,33 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceRequest,
     ExportTraceServiceResponse,
 )
+
+EXPORTER_MODULES = {
+    "grpc": "opentelemetry.exporter.otlp.proto.grpc.trace_exporter",
+    "http/protobuf": "opentelemetry.exporter.otlp.proto.http.trace_exporter",
+}
+
+
+def closed_port_url() -> str:
+    """A loopback URL where nothing listens: connections are refused."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return f"http://127.0.0.1:{probe.getsockname()[1]}"
+
+
+@contextmanager
+def http_server(handler: type[BaseHTTPRequestHandler]) -> Iterator[str]:
+    """Serve `handler` on a free loopback port; yield the base URL."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server.daemon_threads = True  # a handler still sleeping never blocks the stop
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(5)
 
 
 @dataclass(frozen=True)
@@ -28,24 +53,13 @@ class Export:
     headers: dict[str, str]
     request: ExportTraceServiceRequest
 
-    def spans(self) -> Iterator[tuple[dict[str, Any], Any]]:
-        """Yield (resource attributes, span) for every span in the request."""
-        for resource_spans in self.request.resource_spans:
-            resource = {
-                attribute.key: attribute.value.string_value
-                for attribute in resource_spans.resource.attributes
-            }
-            for scope_spans in resource_spans.scope_spans:
-                for span in scope_spans.spans:
-                    yield resource, span
-
 
 class LoopbackCollector:
     def __init__(self, protocol: str) -> None:
         self.protocol = protocol
         self.exports: list[Export] = []
         self._arrived = threading.Condition()
-        self._stop = lambda: None
+        self._servers = ExitStack()
         self.endpoint = ""
 
     def record(self, export: Export) -> None:
@@ -54,32 +68,32 @@ class LoopbackCollector:
             self._arrived.notify_all()
 
     def spans(self) -> list[tuple[dict[str, Any], Any]]:
+        """(resource attributes, span) for every span that arrived."""
+        pairs = []
         with self._arrived:
-            return [pair for export in self.exports for pair in export.spans()]
+            for export in self.exports:
+                for resource_spans in export.request.resource_spans:
+                    resource = resource_spans.resource.attributes
+                    attributes = {a.key: a.value.string_value for a in resource}
+                    for scope_spans in resource_spans.scope_spans:
+                        pairs += [(attributes, span) for span in scope_spans.spans]
+        return pairs
 
     def wait_for_spans(self, count: int, timeout: float = 10.0) -> list:
-        deadline = time.monotonic() + timeout
         with self._arrived:
-            while len(self.spans()) < count:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    raise TimeoutError(
-                        f"{len(self.spans())} of {count} spans arrived in {timeout} s"
-                    )
-                self._arrived.wait(remaining)
+            if not self._arrived.wait_for(lambda: len(self.spans()) >= count, timeout):
+                raise TimeoutError(f"{len(self.spans())} of {count} spans arrived")
             return self.spans()
 
     def __enter__(self) -> "LoopbackCollector":
-        if self.protocol == "grpc":
-            self._start_grpc()
-        else:
-            self._start_http()
+        start = self._start_grpc if self.protocol == "grpc" else self._start_http
+        self.endpoint = start()
         return self
 
     def __exit__(self, *exc_info: object) -> None:
-        self._stop()
+        self._servers.close()
 
-    def _start_grpc(self) -> None:
+    def _start_grpc(self) -> str:
         import grpc
         from opentelemetry.proto.collector.trace.v1 import trace_service_pb2_grpc
 
@@ -97,10 +111,10 @@ class LoopbackCollector:
         )
         port = server.add_insecure_port("127.0.0.1:0")
         server.start()
-        self.endpoint = f"http://127.0.0.1:{port}"
-        self._stop = lambda: server.stop(grace=None).wait(5)
+        self._servers.callback(lambda: server.stop(grace=None).wait(5))
+        return f"http://127.0.0.1:{port}"
 
-    def _start_http(self) -> None:
+    def _start_http(self) -> str:
         collector = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -121,14 +135,4 @@ class LoopbackCollector:
             def log_message(self, format: str, *args: object) -> None:
                 pass
 
-        server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        thread = threading.Thread(target=server.serve_forever, daemon=True)
-        thread.start()
-        self.endpoint = f"http://127.0.0.1:{server.server_address[1]}"
-
-        def stop() -> None:
-            server.shutdown()
-            server.server_close()
-            thread.join(5)
-
-        self._stop = stop
+        return self._servers.enter_context(http_server(Handler))

@@ -1,23 +1,27 @@
 """One warning per collector outage, one line on recovery, exporter noise folded."""
 
 import logging
-import socket
 import time
 from collections.abc import Iterator, Sequence
+from types import SimpleNamespace
 
 import pytest
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
-from {{ cookiecutter.project_slug }}.export_health import OutageReportingExporter
+from {{ cookiecutter.project_slug }}.export_health import (
+    OutageReportingExporter,
+    endpoint_hint,
+    first_line,
+)
 from {{ cookiecutter.project_slug }}.settings import Settings
 from {{ cookiecutter.project_slug }}.telemetry import build_otlp_exporter
 
-EXPORTER_MODULES = {
-    "grpc": "opentelemetry.exporter.otlp.proto.grpc.trace_exporter",
-    "http/protobuf": "opentelemetry.exporter.otlp.proto.http.trace_exporter",
-}
+from loopback_collector import EXPORTER_MODULES, closed_port_url
+
 DESTINATION = "collector:4317"
+COMPLAINT = "Transient error StatusCode.UNAVAILABLE encountered, retrying in 1s."
+FAILURE, SUCCESS = SpanExportResult.FAILURE, SpanExportResult.SUCCESS
 
 
 class SwitchableExporter(SpanExporter):
@@ -26,16 +30,17 @@ class SwitchableExporter(SpanExporter):
     def __init__(self, complaints: logging.Logger) -> None:
         self.complaints = complaints
         self.down = False
+        self.error: Exception | None = None
         self.flushes: list[int] = []
         self.shut_down = False
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        if self.error:
+            raise self.error
         if self.down:
-            self.complaints.warning(
-                "Transient error StatusCode.UNAVAILABLE encountered, retrying in 1s."
-            )
-            return SpanExportResult.FAILURE
-        return SpanExportResult.SUCCESS
+            self.complaints.warning(COMPLAINT)
+            return FAILURE
+        return SUCCESS
 
     def force_flush(self, timeout_millis: int = 30_000) -> bool:
         self.flushes.append(timeout_millis)
@@ -43,14 +48,6 @@ class SwitchableExporter(SpanExporter):
 
     def shutdown(self) -> None:
         self.shut_down = True
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 100.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @pytest.fixture
@@ -65,14 +62,17 @@ def inner(exporter_logger) -> SwitchableExporter:
 
 
 @pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
+def clock() -> SimpleNamespace:
+    """The wrapper's clock: tests move `now` on."""
+    return SimpleNamespace(now=100.0)
 
 
 @pytest.fixture
 def exporter(inner, clock) -> Iterator[OutageReportingExporter]:
     """The wrapper, taken off the exporters' loggers after the test."""
-    wrapper = OutageReportingExporter(inner, DESTINATION, clock=clock)
+    wrapper = OutageReportingExporter(
+        inner, DESTINATION, "; a hint", clock=lambda: clock.now
+    )
     yield wrapper
     wrapper.shutdown()
 
@@ -90,71 +90,32 @@ def spans(count: int) -> list:
     return [object()] * count
 
 
-def test_an_outage_logs_one_warning_with_the_exporters_reason(caplog, inner, exporter):
-    inner.down = True
-
-    with caplog.at_level(logging.INFO):
-        results = [exporter.export(spans(1)) for _ in range(5)]
-
-    assert results == [SpanExportResult.FAILURE] * 5
-    (line,) = tracing_lines(caplog)
-    assert line.startswith("tracing: cannot export spans to collector:4317 (")
-    assert "UNAVAILABLE" in line
-    assert exporter_records(caplog) == []
-
-
-def test_exporter_lines_below_warning_are_folded_without_starting_an_outage(
-    caplog, exporter_logger, exporter
-):
-    with caplog.at_level(logging.DEBUG):
-        exporter_logger.info("connecting to the collector")
-
-    assert exporter_records(caplog) == []
-    assert tracing_lines(caplog) == []
-
-
-def test_recovery_logs_how_long_and_how_many_spans_were_lost(
+def test_each_outage_logs_one_warning_and_one_recovery_line_counting_from_zero(
     caplog, inner, exporter, clock
 ):
-    inner.down = True
-    exporter.export(spans(3))
-    exporter.export(spans(2))
-    clock.now += 12.5
-    inner.down = False
-    caplog.clear()
-
-    with caplog.at_level(logging.INFO):
-        results = [exporter.export(spans(1)), exporter.export(spans(1))]
-
-    assert results == [SpanExportResult.SUCCESS] * 2
-    (line,) = tracing_lines(caplog)
-    assert line == (
-        "tracing: export to collector:4317 works again after 12.5 s; 5 spans were lost"
-    )
-
-
-def test_the_next_outage_counts_its_time_and_lost_spans_from_zero(
-    caplog, inner, exporter, clock
-):
-    with caplog.at_level(logging.INFO):
+    def outage(failed_exports: list[int], seconds: float) -> list[SpanExportResult]:
         inner.down = True
-        exporter.export(spans(4))
-        clock.now += 60
+        results = [exporter.export(spans(count)) for count in failed_exports]
+        clock.now += seconds
         inner.down = False
-        exporter.export(spans(1))
+        return results + [exporter.export(spans(1)) for _ in range(2)]
+
+    with caplog.at_level(logging.INFO):
+        assert outage([3, 2, 1, 1, 1], 12.5) == [FAILURE] * 5 + [SUCCESS] * 2
         clock.now += 1000
-        inner.down = True
-        exporter.export(spans(2))
-        clock.now += 3
-        inner.down = False
-        exporter.export(spans(1))
+        outage([2], 3)
 
-    lines = tracing_lines(caplog)
-    assert len(lines) == 4
-    assert "cannot export spans" in lines[0]
-    assert lines[1].endswith("works again after 60.0 s; 4 spans were lost")
-    assert "cannot export spans" in lines[2]
-    assert lines[3].endswith("works again after 3.0 s; 2 spans were lost")
+    warning = (
+        f"tracing: cannot export spans to {DESTINATION} ({COMPLAINT}); a hint; "
+        "spans are dropped until it answers, requests are not affected"
+    )
+    assert tracing_lines(caplog) == [
+        warning,
+        f"tracing: export to {DESTINATION} works again after 12.5 s; 8 spans were lost",
+        warning,
+        f"tracing: export to {DESTINATION} works again after 3.0 s; 2 spans were lost",
+    ]
+    assert exporter_records(caplog) == []
 
 
 def test_the_outage_starts_at_the_exporters_first_warning(
@@ -172,38 +133,16 @@ def test_the_outage_starts_at_the_exporters_first_warning(
 
     lines = tracing_lines(caplog)
     assert len(lines) == 2
-    assert "Transient error StatusCode.UNAVAILABLE, retrying" in lines[0]
+    assert "(Transient error StatusCode.UNAVAILABLE, retrying)" in lines[0]
     assert lines[1].endswith("works again after 10.0 s; 2 spans were lost")
 
 
-def test_an_exporter_that_raises_counts_as_a_failed_export(caplog):
-    class RaisingExporter(SpanExporter):
-        def export(self, spans):
-            raise ConnectionError("collector went away")
-
-    exporter = OutageReportingExporter(RaisingExporter(), DESTINATION)
-    try:
-        with caplog.at_level(logging.INFO):
-            result = exporter.export(spans(1))
-    finally:
-        exporter.shutdown()
-
-    assert result is SpanExportResult.FAILURE
-    (line,) = tracing_lines(caplog)
-    assert "(ConnectionError: collector went away)" in line
-
-
-def test_force_flush_passes_through_to_the_inner_exporter(inner, exporter):
-    assert exporter.force_flush(1234) is False
-    assert inner.flushes == [1234]
-
-
-def test_shutdown_shuts_the_inner_exporter_and_stops_folding_its_logs(
+def test_exporter_lines_are_folded_until_shutdown_and_info_starts_no_outage(
     caplog, exporter_logger, inner, exporter
 ):
-    exporter.shutdown()
-
-    with caplog.at_level(logging.INFO):
+    with caplog.at_level(logging.DEBUG):
+        exporter_logger.info("connecting to the collector")
+        exporter.shutdown()
         exporter_logger.warning("a complaint after shutdown")
 
     assert inner.shut_down
@@ -213,19 +152,30 @@ def test_shutdown_shuts_the_inner_exporter_and_stops_folding_its_logs(
     assert tracing_lines(caplog) == []
 
 
+def test_an_exporter_that_raises_counts_as_a_failed_export(caplog, inner, exporter):
+    inner.error = ConnectionError("collector went away")
+
+    with caplog.at_level(logging.INFO):
+        assert exporter.export(spans(1)) is FAILURE
+
+    (line,) = tracing_lines(caplog)
+    assert "(ConnectionError: collector went away)" in line
+
+
+def test_force_flush_passes_through_to_the_inner_exporter(inner, exporter):
+    assert exporter.force_flush(1234) is False
+    assert inner.flushes == [1234]
+
+
 @pytest.mark.parametrize("protocol", sorted(EXPORTER_MODULES))
 def test_a_real_exporter_facing_a_dead_collector_gives_one_line_and_no_noise(
     monkeypatch, caplog, protocol
 ):
     pytest.importorskip(EXPORTER_MODULES[protocol])
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        endpoint = f"http://127.0.0.1:{probe.getsockname()[1]}"
     monkeypatch.setenv("OTEL_EXPORTER_OTLP_PROTOCOL", protocol)
-    monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint)
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", closed_port_url())
     settings = Settings()
-    provider = TracerProvider()
-    span = provider.get_tracer("test").start_span("lost")
+    span = TracerProvider().get_tracer("test").start_span("lost")
     span.end()
     exporter = OutageReportingExporter(
         build_otlp_exporter(settings, timeout=1.0), settings.traces_endpoint
@@ -237,10 +187,37 @@ def test_a_real_exporter_facing_a_dead_collector_gives_one_line_and_no_noise(
     elapsed = time.monotonic() - started
     exporter.shutdown()
 
-    assert result is SpanExportResult.FAILURE
+    assert result is FAILURE
     assert elapsed < 5
-    lines = [m for m in caplog.messages if m.startswith("tracing:")]
-    assert len(lines) == 1
-    assert f"cannot export spans to {settings.traces_endpoint} (" in lines[0]
-    assert exporter.reason != "export failed"
+    (line,) = [m for m in caplog.messages if m.startswith("tracing:")]
+    assert f"cannot export spans to {settings.traces_endpoint} (" in line
+    assert exporter.reason != "export failed"  # the exporter's own words
     assert exporter_records(caplog) == []
+
+
+@pytest.mark.parametrize(
+    ("protocol", "endpoint", "hint"),
+    [
+        ("grpc", "http://c:4318", "; 4318 is OTLP/HTTP's port, gRPC's is 4317"),
+        (
+            "http/protobuf",
+            "http://c:4317/v1/traces",
+            "; 4317 is OTLP/gRPC's port, HTTP's is 4318",
+        ),
+        (
+            "grpc",
+            "c:4317",
+            "; an endpoint without a scheme means TLS (http:// for plaintext)",
+        ),
+        ("grpc", "http://c:4317", ""),
+        ("http/protobuf", "http://c:4318/v1/traces", ""),
+    ],
+)
+def test_the_hint_names_the_usual_endpoint_mistake(protocol, endpoint, hint):
+    assert endpoint_hint(protocol, endpoint) == hint
+
+
+def test_a_long_exporter_reason_is_cut_between_words_at_300_characters():
+    assert first_line("a" * 298 + " bcdefgh and more") == "a" * 298 + " ..."
+    assert first_line("word " * 100) == " ".join(["word"] * 60) + " ..."
+    assert first_line("short reason\nsecond line") == "short reason"

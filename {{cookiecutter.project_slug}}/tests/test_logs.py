@@ -6,7 +6,6 @@ import logging
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -18,9 +17,7 @@ from pathlib import Path
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from opentelemetry.sdk.trace.export.in_memory_span_exporter import (
-    InMemorySpanExporter,
-)
+from opentelemetry.trace import StatusCode
 from uvicorn.logging import AccessFormatter, DefaultFormatter
 
 import {{ cookiecutter.project_slug }} as service
@@ -31,8 +28,9 @@ from {{ cookiecutter.project_slug }}.logs import (
     TraceContextFilter,
     configure_logging,
 )
-from {{ cookiecutter.project_slug }}.settings import Settings, load_settings
+from {{ cookiecutter.project_slug }}.settings import Settings
 
+from loopback_collector import closed_port_url
 from span_queries import only_span, span_id_hex, trace_id_hex
 
 PACKAGE = service.__name__
@@ -45,46 +43,31 @@ PARENT_SPAN_ID = "b7ad6b7169203331"
 TRACEPARENT = f"00-{PARENT_TRACE_ID}-{PARENT_SPAN_ID}-01"
 
 
-def json_settings(monkeypatch: pytest.MonkeyPatch) -> Settings:
-    monkeypatch.setenv("SERVICE_LOG_FORMAT", "json")
-    return Settings()
-
-
-class Captured:
-    """What a plain handler on some loggers wrote, once configure_logging set it up."""
-
-    def __init__(self) -> None:
-        self.stream = io.StringIO()
-        self.handler = logging.StreamHandler(self.stream)
-
-    def lines(self, containing: str = "") -> list[str]:
-        return [
-            line
-            for line in self.stream.getvalue().splitlines()
-            if line and containing in line
-        ]
-
-
 @pytest.fixture
-def capture() -> Iterator[Callable[..., Captured]]:
-    """Attach a handler to loggers configure_logging looks after (the service's,
-    uvicorn's); the app, or the test, configures it."""
+def attach() -> Iterator[Callable[..., logging.StreamHandler]]:
+    """Attach a handler writing to a string to a logger configure_logging looks
+    after (the service's, uvicorn's); detached after the test."""
     attached: list[tuple[logging.Logger, logging.Handler, int]] = []
 
-    def attach(*names: str) -> Captured:
-        captured = Captured()
-        for name in names:
-            logger = logging.getLogger(name)
-            attached.append((logger, captured.handler, logger.level))
-            logger.addHandler(captured.handler)
-            logger.setLevel(logging.INFO)
-        return captured
+    def attach(name: str, formatter: logging.Formatter | None = None):
+        handler = logging.StreamHandler(io.StringIO())
+        handler.setFormatter(formatter)
+        logger = logging.getLogger(name)
+        attached.append((logger, handler, logger.level))
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
+        return handler
 
     yield attach
     for logger, handler, level in attached:
         logger.removeHandler(handler)
         logger.setLevel(level)
-    logging.getLogger("uvicorn.access").disabled = False
+
+
+def lines(handler: logging.StreamHandler, containing: str = "") -> list[str]:
+    return [
+        line for line in handler.stream.getvalue().splitlines() if containing in line
+    ]
 
 
 @pytest.fixture
@@ -108,116 +91,70 @@ def build_app(tracer_provider) -> Callable[[Settings], FastAPI]:
     return build
 
 
-def server_span_ids(span_exporter: InMemorySpanExporter, route: str) -> tuple[str, str]:
-    server = only_span(span_exporter.get_finished_spans(), f"GET {route}")
-    return trace_id_hex(server), span_id_hex(server)
-
-
-def test_a_text_line_logged_in_a_request_carries_the_server_spans_ids(
-    build_app, capture, settings, span_exporter
+def test_a_text_line_carries_the_server_spans_ids_in_a_request_and_none_outside(
+    build_app, attach, settings, span_exporter
 ):
-    captured = capture(PACKAGE)
+    handler = attach(PACKAGE)
 
     with TestClient(build_app(settings)) as client:
         client.get("/logs-a-line")
+    logging.getLogger(REQUEST_LOGGER).info("no request here")
 
-    trace_id, span_id = server_span_ids(span_exporter, "/logs-a-line")
-    (line,) = captured.lines("handling the request")
+    server = only_span(span_exporter.get_finished_spans(), "GET /logs-a-line")
+    ids = f"trace_id={trace_id_hex(server)} span_id={span_id_hex(server)}"
+    (inside,) = lines(handler, "handling the request")
     assert re.fullmatch(
         r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} INFO "
-        + re.escape(
-            f"{REQUEST_LOGGER} [service={PACKAGE} trace_id={trace_id} "
-            f"span_id={span_id}] handling the request"
-        ),
-        line,
+        + re.escape(f"{REQUEST_LOGGER} [service={PACKAGE} {ids}] handling the request"),
+        inside,
     )
+    (outside,) = lines(handler, "no request here")
+    assert outside.endswith(f" {REQUEST_LOGGER} [service={PACKAGE}] no request here")
 
 
-def test_a_json_line_logged_in_a_request_parses_and_carries_the_ids(
-    build_app, capture, span_exporter, monkeypatch
+def test_a_json_line_has_the_documented_keys_and_the_ids_only_inside_a_span(
+    attach, tracer_provider, monkeypatch
 ):
-    captured = capture(PACKAGE)
+    handler = attach(PACKAGE)
+    monkeypatch.setenv("SERVICE_LOG_FORMAT", "json")
+    configure_logging(Settings())
 
-    with TestClient(build_app(json_settings(monkeypatch))) as client:
-        client.get("/logs-a-line", headers={"traceparent": TRACEPARENT})
-
-    trace_id, span_id = server_span_ids(span_exporter, "/logs-a-line")
-    (line,) = [json.loads(line) for line in captured.lines("handling the request")]
-    assert line["message"] == "handling the request"
-    assert line["level"] == "INFO"
-    assert line["logger"] == REQUEST_LOGGER
-    assert line["service_name"] == PACKAGE
-    assert (line["trace_id"], line["span_id"]) == (trace_id, span_id)
-    assert trace_id == PARENT_TRACE_ID
-
-
-def test_a_json_line_has_the_documented_keys_and_keeps_exception_and_stack(
-    capture, tracer_provider, monkeypatch
-):
-    captured = capture(PACKAGE)
-    configure_logging(json_settings(monkeypatch))
-
-    tracer = tracer_provider.get_tracer("test")
-    with tracer.start_as_current_span("work") as span:
+    with tracer_provider.get_tracer("test").start_as_current_span("work") as span:
         try:
             raise ValueError("the detail")
         except ValueError:
             logging.getLogger(REQUEST_LOGGER).error(
                 "it failed", exc_info=True, stack_info=True
             )
+    logging.getLogger(REQUEST_LOGGER).info("no span here")
 
-    (line,) = [json.loads(line) for line in captured.lines()]
-    assert set(line) == {
-        "time",
-        "level",
-        "logger",
-        "message",
-        "service_name",
-        "trace_id",
-        "span_id",
-        "exception",
-        "stack",
-    }
-    ids = span.get_span_context()
-    assert (line["trace_id"], line["span_id"]) == (
-        f"{ids.trace_id:032x}",
-        f"{ids.span_id:016x}",
-    )
-    assert (line["level"], line["logger"], line["message"]) == (
+    inside, outside = [json.loads(line) for line in lines(handler)]
+    keys = {"time", "level", "logger", "message", "service_name", "trace_id", "span_id"}
+    assert set(inside) == keys | {"exception", "stack"}
+    assert set(outside) == keys - {"trace_id", "span_id"}
+    ids = (trace_id_hex(span), span_id_hex(span))
+    assert (inside["trace_id"], inside["span_id"]) == ids
+    assert (inside["level"], inside["logger"], inside["message"]) == (
         "ERROR",
         REQUEST_LOGGER,
         "it failed",
     )
-    assert line["exception"].startswith("Traceback (most recent call last):")
-    assert line["exception"].endswith("ValueError: the detail")
-    assert line["stack"].startswith("Stack (most recent call last):")
-    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}\+00:00", line["time"])
-    assert datetime.fromisoformat(line["time"]).utcoffset() == timedelta(0)
+    assert inside["service_name"] == outside["service_name"] == PACKAGE
+    assert inside["exception"].startswith("Traceback (most recent call last):")
+    assert inside["exception"].endswith("ValueError: the detail")
+    assert inside["stack"].startswith("Stack (most recent call last):")
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}\+00:00", inside["time"])
+    assert datetime.fromisoformat(inside["time"]).utcoffset() == timedelta(0)
 
 
-@pytest.mark.parametrize("log_format", ["text", "json"])
-def test_a_line_logged_outside_a_request_has_no_ids(capture, monkeypatch, log_format):
-    captured = capture(PACKAGE)
-    monkeypatch.setenv("SERVICE_LOG_FORMAT", log_format)
-    configure_logging(Settings())
-
-    logging.getLogger(REQUEST_LOGGER).info("no request here")
-
-    (line,) = captured.lines()
-    assert "trace_id" not in line
-    assert "span_id" not in line
-    if log_format == "json":
-        assert json.loads(line)["service_name"] == PACKAGE
-    else:
-        assert f" [service={PACKAGE}] no request here" in line
-
-
-def test_the_exception_line_logged_after_a_failed_request_carries_its_ids(
-    build_app, capture, settings, span_exporter
+def test_a_failed_request_has_an_error_server_span_whose_ids_the_exception_line_has(
+    build_app, attach, settings, span_exporter
 ):
-    captured = capture("uvicorn.error")
-    app = build_app(settings)
-    with TestClient(app) as client, pytest.raises(RuntimeError) as raised:
+    handler = attach("uvicorn.error")
+    with (
+        TestClient(build_app(settings)) as client,
+        pytest.raises(RuntimeError) as raised,
+    ):
         client.get("/fails")
 
     # What uvicorn does once the app has raised, when no span is current any more.
@@ -225,205 +162,128 @@ def test_the_exception_line_logged_after_a_failed_request_carries_its_ids(
         "Exception in ASGI application\n", exc_info=raised.value
     )
 
-    trace_id, span_id = server_span_ids(span_exporter, "/fails")
-    first_line = captured.lines()[0]
-    assert "Exception in ASGI application" in first_line
-    assert f"trace_id={trace_id} span_id={span_id}" in first_line
+    server = only_span(span_exporter.get_finished_spans(), "GET /fails")
+    assert server.status.status_code is StatusCode.ERROR
+    ids = f"trace_id={trace_id_hex(server)} span_id={span_id_hex(server)}"
+    line = f"uvicorn.error [service={PACKAGE} {ids}] Exception in ASGI application"
+    assert line in lines(handler)[0]
 
 
-@pytest.fixture
-def uvicorn_handlers() -> Iterator[dict[str, logging.Handler]]:
-    """Handlers like the ones uvicorn's LOGGING_CONFIG puts on its loggers."""
-    handlers = {
-        "uvicorn": logging.StreamHandler(io.StringIO()),
-        "uvicorn.access": logging.StreamHandler(io.StringIO()),
-    }
-    handlers["uvicorn"].setFormatter(DefaultFormatter("%(levelprefix)s %(message)s"))
-    handlers["uvicorn.access"].setFormatter(
-        AccessFormatter('%(client_addr)s - "%(request_line)s"')
-    )
-    levels = {}
-    for name, handler in handlers.items():
-        logger = logging.getLogger(name)
-        levels[name] = logger.level
-        logger.setLevel(logging.INFO)
-        logger.addHandler(handler)
-    yield handlers
-    for name, handler in handlers.items():
-        logger = logging.getLogger(name)
-        logger.removeHandler(handler)
-        logger.setLevel(levels[name])
-    logging.getLogger("uvicorn.access").disabled = False
-
-
-def test_configuring_logging_twice_leaves_one_correlation_filter_per_handler(
-    uvicorn_handlers, capture, settings
+def test_service_log_format_picks_the_formatter_with_one_filter_per_handler(
+    attach, monkeypatch
 ):
-    service_handler = capture(PACKAGE).handler
-
-    configure_logging(settings)
-    configure_logging(settings)
-
-    for handler in [service_handler, *uvicorn_handlers.values()]:
-        filters = list(handler.filters)
-        assert len(filters) == 1
-        assert isinstance(filters[0], TraceContextFilter)
-
-
-def test_log_format_is_text_unless_the_environment_says_json(
-    uvicorn_handlers, capture, monkeypatch
-):
-    handlers = [capture(PACKAGE).handler, *uvicorn_handlers.values()]
+    handlers = [
+        attach(PACKAGE),
+        attach("uvicorn", DefaultFormatter("%(levelprefix)s %(message)s")),
+        attach(
+            "uvicorn.access", AccessFormatter('%(client_addr)s - "%(request_line)s"')
+        ),
+    ]
 
     configure_logging(Settings())
     by_default = [type(handler.formatter) for handler in handlers]
     monkeypatch.setenv("SERVICE_LOG_FORMAT", "JSON")
     configure_logging(Settings())
-    with_json = [type(handler.formatter) for handler in handlers]
 
     assert by_default == [TextFormatter] * 3
-    assert with_json == [JsonFormatter] * 3
+    assert [type(handler.formatter) for handler in handlers] == [JsonFormatter] * 3
+    # Configured twice, each handler has the one correlation filter.
+    assert [[type(f) for f in handler.filters] for handler in handlers] == [
+        [TraceContextFilter]
+    ] * 3
 
 
-def test_configure_logging_keeps_a_formatter_someone_chose(
-    uvicorn_handlers, settings, tracer_provider
-):
-    access_handler = uvicorn_handlers["uvicorn.access"]
+def test_configure_logging_keeps_a_chosen_formatter(attach, settings, tracer_provider):
     chosen = logging.Formatter("%(trace_id)s %(span_id)s %(message)s")
-    access_handler.setFormatter(chosen)
+    handler = attach("uvicorn.access", chosen)
 
     configure_logging(settings)
     with tracer_provider.get_tracer("test").start_as_current_span("work") as span:
         logging.getLogger("uvicorn.access").info("served")
 
-    assert access_handler.formatter is chosen
-    line = access_handler.stream.getvalue().strip()
-    ids = span.get_span_context()
-    assert line == f"{ids.trace_id:032x} {ids.span_id:016x} served"
+    assert handler.formatter is chosen
+    assert lines(handler) == [f"{trace_id_hex(span)} {span_id_hex(span)} served"]
 
 
-def test_access_log_off_stops_uvicorns_access_lines_before_they_are_made(
-    uvicorn_handlers, monkeypatch
-):
+def test_access_log_off_disables_the_access_logger_before_a_line_is_made(monkeypatch):
     access_logger = logging.getLogger("uvicorn.access")
+    monkeypatch.setattr(access_logger, "disabled", False)  # restored afterwards
 
     monkeypatch.setenv("SERVICE_ACCESS_LOG", "false")
     configure_logging(Settings())
-    access_logger.info("served while off")
-    off = access_logger.isEnabledFor(logging.INFO)
+    off = access_logger.isEnabledFor(logging.CRITICAL)
     monkeypatch.delenv("SERVICE_ACCESS_LOG")
     configure_logging(Settings())
-    access_logger.info("served while on")
 
-    assert not off
-    lines = uvicorn_handlers["uvicorn.access"].stream.getvalue().splitlines()
-    assert len(lines) == 1 and lines[0].endswith("served while on")
-
-
-def test_an_unknown_log_format_stops_the_service_naming_the_variable(
-    monkeypatch, capsys
-):
-    monkeypatch.setenv("SERVICE_LOG_FORMAT", "yaml")
-
-    with pytest.raises(SystemExit) as stopped:
-        load_settings()
-
-    assert stopped.value.code == 2
-    assert capsys.readouterr().err.startswith(
-        f"{PACKAGE}: configuration error: SERVICE_LOG_FORMAT='yaml': "
-    )
+    assert (off, access_logger.isEnabledFor(logging.CRITICAL)) == (False, True)
 
 
 # Real uvicorn, in both ways the README starts the service.
+UVICORN = [sys.executable, "-m", "uvicorn", "--factory", f"{PACKAGE}.app:create_app"]
+LAUNCHES = {
+    "python -m": ([sys.executable, "-m", PACKAGE], {"SERVICE_LOG_FORMAT": "json"}),
+    "uvicorn --factory": (UVICORN, {}),
+    "access log off": (UVICORN, {"SERVICE_ACCESS_LOG": "false"}),
+}
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def start_service(
-    command: list[str], port: int, log_format: str, extra_env: dict[str, str]
-) -> subprocess.Popen:
-    env = {
+def start(command: list[str], variables: dict) -> tuple[int, subprocess.Popen]:
+    port = int(closed_port_url().rsplit(":", 1)[1])
+    if "--factory" in command:
+        command = [*command, "--port", str(port)]
+    environment = {
         **os.environ,
         "PYTHONPATH": str(PROJECT_DIR / "src"),
         # Spans are still made, with real ids; they just go nowhere.
         "OTEL_TRACES_EXPORTER": "none",
         "SERVICE_PORT": str(port),
-        "SERVICE_LOG_FORMAT": log_format,
-        **extra_env,
+        **variables,
     }
-    return subprocess.Popen(
+    process = subprocess.Popen(
         command,
         cwd=PROJECT_DIR,
-        env=env,
+        env=environment,
         stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
         text=True,
     )
+    return port, process
 
 
-def wait_until_healthy(port: int, process: subprocess.Popen) -> None:
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise AssertionError(f"the service exited: {process.communicate()}")
+def get_root_once_healthy(port: int, process: subprocess.Popen) -> None:
+    base, deadline = f"http://127.0.0.1:{port}", time.monotonic() + 20
+    while process.poll() is None and time.monotonic() < deadline:
         try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1):
-                return
+            urllib.request.urlopen(f"{base}/healthz", timeout=1).close()
         except OSError:
             time.sleep(0.05)
-    raise AssertionError("the service did not answer /healthz within 20 s")
+            continue
+        request = urllib.request.Request(base, headers={"traceparent": TRACEPARENT})
+        with urllib.request.urlopen(request, timeout=5) as response:
+            assert response.status == 200
+        return
+    raise AssertionError(f"no answer from the service (exit status {process.poll()})")
 
 
 def stop(process: subprocess.Popen) -> str:
     process.send_signal(signal.SIGTERM)
     try:
-        stdout, stderr = process.communicate(timeout=15)
+        return process.communicate(timeout=15)[0]
     except subprocess.TimeoutExpired:
         process.kill()
-        stdout, stderr = process.communicate()
-    return stdout + stderr
-
-
-UVICORN_FACTORY = [
-    sys.executable,
-    "-m",
-    "uvicorn",
-    "--factory",
-    f"{PACKAGE}.app:create_app",
-]
-LAUNCHES = {
-    "python -m": ([sys.executable, "-m", PACKAGE], "json", {}),
-    "uvicorn --factory": (UVICORN_FACTORY, "text", {}),
-    "access log off": (UVICORN_FACTORY, "text", {"SERVICE_ACCESS_LOG": "false"}),
-}
+        return process.communicate()[0]
 
 
 def test_uvicorn_access_lines_carry_the_request_ids_however_it_is_started():
     """The launches run side by side, so the test pays one start-up, not three."""
     running = {}
-    outputs = {}
     try:
-        for name, (command, log_format, extra_env) in LAUNCHES.items():
-            port = free_port()
-            port_option = ["--port", str(port)] if "--factory" in command else []
-            running[name] = (
-                port,
-                start_service(command + port_option, port, log_format, extra_env),
-            )
+        for name, (command, variables) in LAUNCHES.items():
+            running[name] = start(command, variables)
         for port, process in running.values():
-            wait_until_healthy(port, process)
-            request = urllib.request.Request(
-                f"http://127.0.0.1:{port}/", headers={"traceparent": TRACEPARENT}
-            )
-            with urllib.request.urlopen(request, timeout=5) as response:
-                assert response.status == 200
+            get_root_once_healthy(port, process)
     finally:
-        for name, (_, process) in running.items():
-            outputs[name] = stop(process)
+        outputs = {name: stop(process) for name, (_, process) in running.items()}
 
     json_lines = [json.loads(line) for line in outputs["python -m"].splitlines()]
     (access,) = [

@@ -30,6 +30,12 @@ def endpoint_hint(protocol: str, endpoint: str) -> str:
     return ""
 
 
+def first_line(message: str, limit: int = 300) -> str:
+    """A reason for one log line: its first line, cut between words."""
+    line = (message.splitlines() or [""])[0]
+    return line if len(line) <= limit else line[:limit].rsplit(" ", 1)[0] + " ..."
+
+
 def exporter_loggers() -> list[logging.Logger]:
     # A logger's filters see only records logged on that very logger, so each
     # exporter module's logger (imported by now) gets the filter.
@@ -63,7 +69,7 @@ class OutageReportingExporter(SpanExporter, logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         if record.levelno >= logging.WARNING:
             # The first retry warning comes seconds before the export gives up.
-            self.reason = record.getMessage().splitlines()[0][:300]
+            self.reason = first_line(record.getMessage())
             self._begin_outage()
         return False
 

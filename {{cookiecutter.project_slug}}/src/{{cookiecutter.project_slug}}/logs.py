@@ -14,6 +14,7 @@ from opentelemetry.sdk.resources import SERVICE_NAME
 from starlette.types import ASGIApp, Receive, Scope, Send
 from uvicorn.logging import ColourizedFormatter
 
+from .redaction import redact_url
 from .settings import Settings
 from .telemetry import build_resource
 
@@ -45,6 +46,16 @@ class TraceContextFilter(logging.Filter):
                 f" trace_id={record.trace_id} span_id={record.span_id}"
             )
         return True
+
+
+def redact_access_query(record: logging.LogRecord) -> bool:
+    """uvicorn's access line carries the path with its query: values redacted,
+    as on the spans."""
+    if isinstance(record.args, tuple) and len(record.args) == 5:
+        client, method, path, version, status = record.args
+        if "?" in str(path):
+            record.args = (client, method, redact_url(str(path)), version, status)
+    return True
 
 
 class SpanOnErrorMiddleware:
@@ -107,7 +118,10 @@ def configure_logging(settings: Settings) -> None:
     """
     # A disabled logger answers isEnabledFor() with False: the access line is
     # never formatted. --no-access-log and --log-level still work as well.
-    logging.getLogger(ACCESS_LOGGER).disabled = not settings.access_log
+    access_logger = logging.getLogger(ACCESS_LOGGER)
+    access_logger.disabled = not settings.access_log
+    if redact_access_query not in access_logger.filters:
+        access_logger.addFilter(redact_access_query)
     service_logger = logging.getLogger(__package__)
     if not logging.root.handlers and not service_logger.handlers:
         service_logger.addHandler(logging.StreamHandler())

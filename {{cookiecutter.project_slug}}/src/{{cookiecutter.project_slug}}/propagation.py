@@ -11,6 +11,7 @@ end.
 import os
 import re
 from importlib.metadata import entry_points
+from typing import Any
 
 from opentelemetry import propagate, trace
 from opentelemetry.context import Context
@@ -120,15 +121,10 @@ class W3CTraceContextPropagator(TraceContextTextMapPropagator):
 
 
 class Propagators(CompositePropagator):
-    def extract(
-        self,
-        carrier: CarrierT,
-        context: Context | None = None,
-        getter: Getter[CarrierT] = default_getter,
-    ) -> Context:
+    def extract(self, *args: Any, **kwargs: Any) -> Context:
         # With OTEL_PROPAGATORS=none the API's composite returns None, which
         # FastAPI's telemetry would attach and fail on: every request a 500.
-        return super().extract(carrier, context, getter) or Context()
+        return super().extract(*args, **kwargs) or Context()
 
 
 def install_propagation() -> None:

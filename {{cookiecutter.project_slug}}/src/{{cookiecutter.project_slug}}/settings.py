@@ -7,6 +7,7 @@ would silently replace stops the service with one line naming the variable.
 
 import re
 import sys
+from importlib.util import find_spec
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
@@ -144,13 +145,16 @@ class Settings(BaseSettings):
         if value is None or info.data.get("otlp_traces_protocol") not in (None, value):
             return value
         module = "grpc" if value == "grpc" else "http"
+        exporter = f"opentelemetry.exporter.otlp.proto.{module}.trace_exporter"
         try:
-            __import__(f"opentelemetry.exporter.otlp.proto.{module}.trace_exporter")
-        except ImportError:
+            installed = find_spec(exporter) is not None
+        except ModuleNotFoundError:
+            installed = False
+        if not installed:
             raise ValueError(
                 f"{value} needs the package opentelemetry-exporter-otlp-proto-"
                 f"{module}, which is not installed"
-            ) from None
+            )
         return value
 
     @field_validator("export_batch_size")
@@ -190,4 +194,6 @@ def load_settings() -> Settings:
         print(
             f"{__package__}: configuration error: {setting}: {message}", file=sys.stderr
         )
-        raise SystemExit(2) from None
+        # 3 is the start-up failure code of uvicorn and gunicorn: their
+        # supervisors stop instead of restarting the worker forever.
+        raise SystemExit(3) from None

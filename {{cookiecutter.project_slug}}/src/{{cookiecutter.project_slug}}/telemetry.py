@@ -5,6 +5,7 @@ compression and TLS itself; this module decides what it leaves to the service.
 """
 
 import logging
+import os
 import sys
 import threading
 
@@ -44,6 +45,9 @@ def build_otlp_exporter(
 ) -> SpanExporter:
     """The exporter for the protocol in force (settings checked it is installed)."""
     if settings.traces_protocol == "grpc":
+        # gRPC's C core writes a line per failed TLS handshake to stderr, past the
+        # one line per outage; its errors still show. An operator's choice stands.
+        os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
         from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import (
             OTLPSpanExporter,
         )
