@@ -92,3 +92,12 @@ def text_files(project_dir: Path):
                 yield path, path.read_text(encoding="utf-8")
             except UnicodeDecodeError:
                 continue
+
+
+def bake_with_client(cookies_session, slug: str) -> Path:
+    """A project with the downstream client, baked once per test module."""
+    result = cookies_session.bake(
+        extra_context={"project_slug": slug, "include_downstream_client": True}
+    )
+    assert result.exit_code == 0, result.exception
+    return result.project_path

@@ -7,8 +7,6 @@ A refused connection is a port nothing listens on.
 """
 
 import json
-import subprocess
-import sys
 import threading
 import time
 import urllib.error
@@ -17,7 +15,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from baking import environment_without_tracing_variables
+from baking import bake_with_client
 from otlp_receiver import OtlpReceiver
 from service_harness import drive, latency_summary, refused_endpoint, running_service
 
@@ -72,11 +70,7 @@ class SwitchableDownstream:
 
 @pytest.fixture(scope="module")
 def project(cookies_session):
-    result = cookies_session.bake(
-        extra_context={"project_slug": SLUG, "include_downstream_client": True}
-    )
-    assert result.exit_code == 0, result.exception
-    return result.project_path
+    return bake_with_client(cookies_session, SLUG)
 
 
 def service_env(receiver: OtlpReceiver, downstream_url: str) -> dict[str, str]:
@@ -188,26 +182,3 @@ def test_health_check_stays_fast_while_calls_hang_on_the_downstream(
     assert slowest < 0.100, f"/healthz took {slowest * 1000:.0f} ms"
     assert {o.status for o in hung} == {504}
     figures(f"/healthz with 60 calls hanging: {latency_summary(health)}")
-
-
-def test_unusable_setting_stops_uvicorn_with_one_line(project, tmp_path):
-    """No traceback, no half-configured service: the variable and what it needs."""
-    result = subprocess.run(
-        [sys.executable, "-m", "uvicorn", "--factory", f"{SLUG}.app:create_app"],
-        env={
-            **environment_without_tracing_variables(),
-            "PYTHONPATH": str(project / "src"),
-            "OTEL_EXPORTER_OTLP_TIMEOUT": "-1",
-        },
-        capture_output=True,
-        text=True,
-        timeout=30,
-    )
-
-    assert result.returncode == 3
-    errors = [line for line in result.stderr.splitlines() if "error" in line.lower()]
-    assert errors == [
-        f"{SLUG}: configuration error: OTEL_EXPORTER_OTLP_TIMEOUT='-1': "
-        "Input should be greater than 0"
-    ]
-    assert "Traceback" not in result.stderr

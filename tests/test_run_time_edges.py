@@ -13,7 +13,7 @@ import urllib.request
 
 import pytest
 
-from baking import environment_without_tracing_variables
+from baking import bake_with_client, environment_without_tracing_variables
 from otlp_receiver import OtlpReceiver
 from service_harness import refused_endpoint, running_service
 
@@ -24,11 +24,7 @@ QUERY = "?token=s3cr3t-token&email=alice@example.com"
 
 @pytest.fixture(scope="module")
 def project(cookies_session):
-    result = cookies_session.bake(
-        extra_context={"project_slug": SLUG, "include_downstream_client": True}
-    )
-    assert result.exit_code == 0, result.exception
-    return result.project_path
+    return bake_with_client(cookies_session, SLUG)
 
 
 def get(url: str) -> int:
@@ -67,14 +63,24 @@ def test_no_query_value_reaches_any_log_line(project, tmp_path, log_format):
         assert secret not in output
 
 
-def run_with_a_bad_endpoint(project, command: list[str]) -> tuple[int, str, float]:
+UVICORN = [sys.executable, "-m", "uvicorn", "--factory", f"{SLUG}.app:create_app"]
+BAD_ENDPOINT = ("OTEL_EXPORTER_OTLP_ENDPOINT", "garbage")
+BAD_ENDPOINT_LINE = (
+    f"{SLUG}: configuration error: OTEL_EXPORTER_OTLP_ENDPOINT='garbage': "
+    "must be an http:// or https:// URL with a host, no query"
+)
+
+
+def run_with_a_bad_setting(
+    project, command: list[str], setting: tuple[str, str] = BAD_ENDPOINT
+) -> tuple[int, str, float]:
     started = time.monotonic()
     result = subprocess.run(
         command,
         env={
             **environment_without_tracing_variables(),
             "PYTHONPATH": str(project / "src"),
-            "OTEL_EXPORTER_OTLP_ENDPOINT": "garbage",
+            setting[0]: setting[1],
         },
         capture_output=True,
         text=True,
@@ -83,11 +89,24 @@ def run_with_a_bad_endpoint(project, command: list[str]) -> tuple[int, str, floa
     return result.returncode, result.stderr, time.monotonic() - started
 
 
+def test_a_bad_setting_stops_uvicorn_with_one_line_and_exit_status_3(project):
+    """No traceback, no half-configured service: the variable and what it needs."""
+    timeout = ("OTEL_EXPORTER_OTLP_TIMEOUT", "-1")
+
+    code, stderr, _ = run_with_a_bad_setting(project, UVICORN, timeout)
+
+    assert code == 3
+    errors = [line for line in stderr.splitlines() if "error" in line.lower()]
+    assert errors == [
+        f"{SLUG}: configuration error: OTEL_EXPORTER_OTLP_TIMEOUT='-1': "
+        "Input should be greater than 0"
+    ]
+    assert "Traceback" not in stderr
+
+
 def test_a_bad_setting_stops_every_uvicorn_worker_within_ten_seconds(project):
-    code, stderr, took = run_with_a_bad_endpoint(
-        project,
-        [sys.executable, "-m", "uvicorn", "--factory", f"{SLUG}.app:create_app"]
-        + ["--port", "0", "--workers", "2"],
+    code, stderr, took = run_with_a_bad_setting(
+        project, [*UVICORN, "--port", "0", "--workers", "2"]
     )
 
     errors = [line for line in stderr.splitlines() if "configuration error" in line]
@@ -95,10 +114,7 @@ def test_a_bad_setting_stops_every_uvicorn_worker_within_ten_seconds(project):
     # One line from each worker; exit status 3 stops uvicorn's supervisor
     # instead of a worker restarted forever (35 restarts in 30 s with 2).
     assert 1 <= len(errors) <= 2, stderr[-3000:]
-    assert errors[0] == (
-        f"{SLUG}: configuration error: OTEL_EXPORTER_OTLP_ENDPOINT='garbage': "
-        "must be an http:// or https:// URL with a host, no query"
-    )
+    assert errors[0] == BAD_ENDPOINT_LINE
     assert "failed to start, stopping the parent process" in stderr
     assert "Traceback" not in stderr
     # uvicorn 0.54's parent exits 0 after stopping (docs/design-decisions.md).
@@ -106,13 +122,10 @@ def test_a_bad_setting_stops_every_uvicorn_worker_within_ten_seconds(project):
 
 
 def test_a_bad_setting_stops_python_m_with_exit_status_3(project):
-    code, stderr, took = run_with_a_bad_endpoint(project, [sys.executable, "-m", SLUG])
+    code, stderr, took = run_with_a_bad_setting(project, [sys.executable, "-m", SLUG])
 
     assert code == 3
-    assert stderr.strip().splitlines() == [
-        f"{SLUG}: configuration error: OTEL_EXPORTER_OTLP_ENDPOINT='garbage': "
-        "must be an http:// or https:// URL with a host, no query"
-    ]
+    assert stderr.strip().splitlines() == [BAD_ENDPOINT_LINE]
     assert took < 10
 
 
