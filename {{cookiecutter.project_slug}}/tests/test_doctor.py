@@ -97,6 +97,22 @@ def test_doctor_fails_when_no_span_would_be_recorded_or_sent(
     assert output.endswith("doctor: 1 failed: spans recorded\n")
 
 
+@pytest.mark.parametrize(
+    ("sampler", "recorded"),
+    [("traceidratio", "FAIL"), ("parentbased_traceidratio", "PASS")],
+)
+def test_a_ratio_of_0_fails_only_where_no_span_can_ever_be_recorded(
+    monkeypatch, capsys, collector, downstream, sampler, recorded
+):
+    # Under a parent-based sampler a sampled caller's spans are still recorded.
+    monkeypatch.setenv("OTEL_TRACES_SAMPLER", sampler)
+    monkeypatch.setenv("OTEL_TRACES_SAMPLER_ARG", "0")
+
+    _, _, lines = run_doctor(capsys)
+
+    assert lines["spans recorded"].startswith(recorded)
+
+
 @pytest.mark.skipif(not HAS_CLIENT, reason="generated without the downstream client")
 def test_doctor_fails_when_the_downstream_is_unreachable(
     collector, monkeypatch, capsys

@@ -64,10 +64,8 @@ def attach() -> Iterator[Callable[..., logging.StreamHandler]]:
         logger.setLevel(level)
 
 
-def lines(handler: logging.StreamHandler, containing: str = "") -> list[str]:
-    return [
-        line for line in handler.stream.getvalue().splitlines() if containing in line
-    ]
+def lines(handler: logging.StreamHandler, text: str = "") -> list[str]:
+    return [line for line in handler.stream.getvalue().splitlines() if text in line]
 
 
 @pytest.fixture

@@ -51,7 +51,7 @@ def test_defaults_the_template_does_not_ask_about():
     assert Settings().model_dump(include=set(expected)) == expected
 
 
-# variable: (value, setting, value read); case and spaces do not matter.
+# variable: (value, setting, value read); case, spaces and repeats do not matter.
 OVERRIDES = {
     "SERVICE_PORT": ("9100", "port", 9100),
     "SERVICE_HOST": ("0.0.0.0", "host", "0.0.0.0"),
@@ -61,7 +61,7 @@ OVERRIDES = {
     "SERVICE_LOG_FORMAT": ("JSON", "log_format", "json"),
     "SERVICE_ACCESS_LOG": ("false", "access_log", False),
     "OTEL_TRACES_EXPORTER": (
-        " Console, otlp ",
+        " Console, otlp, OTLP ",
         "traces_exporters",
         ("console", "otlp"),
     ),

@@ -269,15 +269,11 @@ def test_startup_logs_one_line_naming_where_spans_go_or_whose_provider_it_is(
         pass
 
     (line,) = [m for m in caplog.messages if m.startswith("tracing:")]
-    for part in (
-        f"service.name={service.__name__}",
-        "exporter=otlp",
-        f"protocol={settings.traces_protocol}",
-        f"endpoint={settings.traces_endpoint}",
-        f"processor={settings.span_processor}",
-        "sampler=ParentBased",
-    ):
-        assert part in line
+    assert line.startswith(
+        f"tracing: service.name={service.__name__} exporter=otlp "
+        f"protocol={settings.traces_protocol} endpoint={settings.traces_endpoint} "
+        f"processor={settings.span_processor} sampler=ParentBased"
+    )
     assert describe(settings, trace.NoOpTracerProvider()) == (
         "tracing through an externally configured NoOpTracerProvider"
     )

@@ -31,7 +31,7 @@ def check_recording(settings: Settings, provider: TracerProvider) -> tuple[str, 
         return FAIL, "tracing is disabled (OTEL_SDK_DISABLED=true): no spans"
     if not set(settings.traces_exporters) - {"none"}:
         return FAIL, "OTEL_TRACES_EXPORTER=none: spans are made and sent nowhere"
-    ratio_zero = "ratio" in settings.sampler and settings.sampler_arg == 0
+    ratio_zero = settings.sampler == "traceidratio" and settings.sampler_arg == 0
     if sampler == "AlwaysOffSampler" or ratio_zero:
         return FAIL, f"sampler {sampler}: no span is ever recorded"
     return PASS, f"{settings.span_processor} processor, sampler {sampler}"

@@ -44,7 +44,8 @@ def _lower(value: object) -> object:
 
 def _names(value: object) -> object:
     if isinstance(value, str):
-        return tuple(name.strip() for name in value.split(",") if name.strip())
+        names = (name.strip().lower() for name in value.split(","))
+        return tuple(dict.fromkeys(name for name in names if name))
     return value
 
 
