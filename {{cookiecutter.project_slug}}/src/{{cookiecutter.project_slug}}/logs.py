@@ -25,7 +25,7 @@ SPAN_CONTEXT_ATTRIBUTE = "otel_span_context"
 
 
 class TraceContextFilter(logging.Filter):
-    """Adds `service_name`, `trace_id`, `span_id` and `correlation` to each record."""
+    """Adds `service_name`, `trace_id` and `span_id` to each record."""
 
     def __init__(self, service_name: str) -> None:
         super().__init__()
@@ -37,14 +37,10 @@ class TraceContextFilter(logging.Filter):
             # uvicorn logs an app's exception once its request's span has ended.
             context = getattr(record.exc_info[1], SPAN_CONTEXT_ATTRIBUTE, context)
         record.service_name = self.service_name
-        record.correlation = f"service={self.service_name}"
         record.trace_id = record.span_id = ""
         if context.is_valid:
             record.trace_id = trace.format_trace_id(context.trace_id)
             record.span_id = trace.format_span_id(context.span_id)
-            record.correlation += (
-                f" trace_id={record.trace_id} span_id={record.span_id}"
-            )
         return True
 
 
@@ -85,6 +81,14 @@ class TextFormatter(logging.Formatter):
         super().__init__(
             "%(asctime)s %(levelname)s %(name)s [%(correlation)s] %(message)s"
         )
+
+    def format(self, record: logging.LogRecord) -> str:
+        # Built here, not in the filter: JSON lines never need it.
+        ids = getattr(record, "trace_id", "")
+        if ids:
+            ids = f" trace_id={ids} span_id={record.span_id}"
+        record.correlation = f"service={getattr(record, 'service_name', '')}{ids}"
+        return super().format(record)
 
 
 class JsonFormatter(logging.Formatter):

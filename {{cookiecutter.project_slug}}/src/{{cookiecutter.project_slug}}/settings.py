@@ -103,7 +103,7 @@ class Settings(BaseSettings):
 
     sdk_disabled: bool = sdk("OTEL_SDK_DISABLED", False)
     traces_exporters: Annotated[
-        tuple[Annotated[Literal["otlp", "console", "none"], Choice], ...],
+        tuple[Literal["otlp", "console", "none"], ...],
         NoDecode,
         BeforeValidator(_names),
     ] = sdk("OTEL_TRACES_EXPORTER", ("otlp",))
