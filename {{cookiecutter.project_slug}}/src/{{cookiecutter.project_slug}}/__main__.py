@@ -1,33 +1,12 @@
-"""`python -m <package>`: serve with uvicorn, or `doctor` to check the tracing."""
-
-import argparse
-import sys
-from collections.abc import Sequence
+"""`python -m <package>`: serve on SERVICE_HOST:SERVICE_PORT with uvicorn."""
 
 import uvicorn
 
 from .settings import load_settings
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog=f"python -m {__package__}",
-        description="Serve the service (the default), or check its tracing.",
-    )
-    parser.add_argument(
-        "command",
-        nargs="?",
-        default="serve",
-        choices=["serve", "doctor"],
-        help="serve on SERVICE_HOST:SERVICE_PORT (the default), or doctor: check "
-        "that spans are recorded and reach the collector, exit 1 if not",
-    )
-    command = parser.parse_args(argv).command
+def main() -> None:
     settings = load_settings()
-    if command == "doctor":
-        from .doctor import run_doctor
-
-        return run_doctor(settings)
     # The app correlates logs with traces as it is built, the same way under
     # `uvicorn --factory`, so uvicorn keeps its own log configuration.
     uvicorn.run(
@@ -36,8 +15,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         host=settings.host,
         port=settings.port,
     )
-    return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

@@ -8,7 +8,7 @@ starts failing, and a line when it works again with how many spans were lost.
 import logging
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
@@ -51,25 +51,22 @@ class OutageReportingExporter(SpanExporter, logging.Filter):
         inner: SpanExporter,
         destination: str,
         hint: str = "",
-        *,
-        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         logging.Filter.__init__(self)
         self._inner = inner
         self._destination = destination
-        self.hint = hint
-        self._clock = clock
+        self._hint = hint
         self._lock = threading.Lock()
         self._down_since: float | None = None
         self._lost = 0
-        self.reason = "export failed"
+        self._reason = "export failed"
         for exporter_logger in exporter_loggers():
             exporter_logger.addFilter(self)
 
     def filter(self, record: logging.LogRecord) -> bool:
         if record.levelno >= logging.WARNING:
             # The first retry warning comes seconds before the export gives up.
-            self.reason = first_line(record.getMessage())
+            self._reason = first_line(record.getMessage())
             self._begin_outage()
         return False
 
@@ -77,7 +74,7 @@ class OutageReportingExporter(SpanExporter, logging.Filter):
         try:
             result = self._inner.export(spans)
         except Exception as error:  # noqa: BLE001 -- an exporter must not kill the worker
-            self.reason = f"{type(error).__name__}: {error}"
+            self._reason = f"{type(error).__name__}: {error}"
             result = SpanExportResult.FAILURE
         if result is not SpanExportResult.SUCCESS:
             with self._lock:
@@ -87,7 +84,7 @@ class OutageReportingExporter(SpanExporter, logging.Filter):
         with self._lock:
             if self._down_since is None:
                 return result
-            outage, lost = self._clock() - self._down_since, self._lost
+            outage, lost = time.monotonic() - self._down_since, self._lost
             self._down_since, self._lost = None, 0
         logger.warning(
             "tracing: export to %s works again after %.1f s; %d spans were lost",
@@ -101,13 +98,13 @@ class OutageReportingExporter(SpanExporter, logging.Filter):
         with self._lock:
             if self._down_since is not None:
                 return
-            self._down_since = self._clock()
+            self._down_since = time.monotonic()
         logger.warning(
             "tracing: cannot export spans to %s (%s)%s; spans are dropped until it "
             "answers, requests are not affected",
             self._destination,
-            self.reason,
-            self.hint,
+            self._reason,
+            self._hint,
         )
 
     def force_flush(self, timeout_millis: int = 30_000) -> bool:

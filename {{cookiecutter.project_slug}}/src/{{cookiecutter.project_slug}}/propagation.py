@@ -4,8 +4,8 @@ Unlike the API's propagator, two `traceparent` headers start a new trace,
 `tracestate` keeps its valid members (the first of a duplicated key, the first
 32) under Level 2's key grammar, and nothing a caller sends is logged. Vendors
 must propagate at least 512 characters of `tracestate` and may trim beyond:
-this service sends at most 512, dropping members over 128 first, then from the
-end.
+this service keeps at most 512 as it reads them, dropping members over 128
+first, then from the end, so what it sends on stays within them.
 """
 
 import os
@@ -16,13 +16,7 @@ from typing import Any
 from opentelemetry import propagate, trace
 from opentelemetry.context import Context
 from opentelemetry.propagators.composite import CompositePropagator
-from opentelemetry.propagators.textmap import (
-    CarrierT,
-    Getter,
-    Setter,
-    default_getter,
-    default_setter,
-)
+from opentelemetry.propagators.textmap import CarrierT, Getter, default_getter
 from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags, TraceState
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
@@ -40,10 +34,8 @@ MAX_KEPT_MEMBER_LENGTH = 128
 
 
 def parse_traceparent(headers: list[str]) -> tuple[int, int, int] | None:
-    """The caller's trace id, span id and flags; None starts a new trace.
-
-    Two `traceparent` headers are invalid: neither can be trusted over the other.
-    """
+    """The caller's trace id, span id and flags; None starts a new trace (as two
+    `traceparent` headers do: neither can be trusted over the other)."""
     match = (
         TRACEPARENT.fullmatch(headers[0].strip(" \t")) if len(headers) == 1 else None
     )
@@ -69,24 +61,30 @@ class W3CTraceState(TraceState):
         self._dict.update(members)
 
 
+def limit_tracestate(members: list[str]) -> list[str]:
+    """At most 512 characters as a header: members over 128 go first, then
+    members from the end."""
+    while len(",".join(members)) > MAX_TRACESTATE_LENGTH:
+        long = [i for i, m in enumerate(members) if len(m) > MAX_KEPT_MEMBER_LENGTH]
+        members.pop(long[-1] if long else -1)
+    return members
+
+
 def parse_tracestate(headers: list[str]) -> TraceState:
-    """The valid members of every `tracestate` header, combined in order."""
+    """The valid members of every `tracestate` header, combined in order, within
+    the length this service sends on."""
     members: dict[str, str] = {}
     for member in ",".join(headers).split(","):
         match = MEMBER.fullmatch(member.strip(" \t"))
         if match and len(members) < MAX_MEMBERS:
-            members.setdefault(match[1], match[2])
-    return W3CTraceState(members)
-
-
-def limit_tracestate(members: list[str]) -> str:
-    while len(",".join(members)) > MAX_TRACESTATE_LENGTH:
-        long = [i for i, m in enumerate(members) if len(m) > MAX_KEPT_MEMBER_LENGTH]
-        members.pop(long[-1] if long else -1)
-    return ",".join(members)
+            members.setdefault(match[1], match[0])
+    kept = limit_tracestate(list(members.values()))
+    return W3CTraceState(dict(member.split("=", 1) for member in kept))
 
 
 class W3CTraceContextPropagator(TraceContextTextMapPropagator):
+    """Reads the headers as above; sends them as the API's propagator does."""
+
     def extract(
         self,
         carrier: CarrierT,
@@ -101,23 +99,6 @@ class W3CTraceContextPropagator(TraceContextTextMapPropagator):
         state = parse_tracestate(getter.get(carrier, "tracestate") or [])
         span = SpanContext(trace_id, span_id, True, TraceFlags(flags), state)
         return trace.set_span_in_context(NonRecordingSpan(span), context)
-
-    def inject(
-        self,
-        carrier: CarrierT,
-        context: Context | None = None,
-        setter: Setter[CarrierT] = default_setter,
-    ) -> None:
-        span = trace.get_current_span(context).get_span_context()
-        if not span.is_valid:
-            return
-        traceparent = (
-            f"00-{span.trace_id:032x}-{span.span_id:016x}-{span.trace_flags:02x}"
-        )
-        setter.set(carrier, "traceparent", traceparent)
-        members = [f"{key}={value}" for key, value in span.trace_state.items()]
-        if tracestate := limit_tracestate(members):
-            setter.set(carrier, "tracestate", tracestate)
 
 
 class Propagators(CompositePropagator):

@@ -24,9 +24,9 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-# Spans per export unless OTEL_BSP_MAX_EXPORT_BATCH_SIZE says otherwise. Encoding
-# a batch holds the GIL, so the SDK's 512 paused the event loop long enough to
-# make p99 latency 6-8x untraced; 32 keeps it about 3x (docs/design-decisions).
+# Spans per export unless OTEL_BSP_MAX_EXPORT_BATCH_SIZE says otherwise: smaller
+# than the SDK's 512, because encoding a batch holds the GIL and so pauses the
+# event loop (figures in the template's docs/design-decisions.md).
 DEFAULT_EXPORT_BATCH_SIZE = 32
 {%- if cookiecutter.include_downstream_client %}
 # The downstream's slug: the client calls {downstream_url}/{DOWNSTREAM_SERVICE}.
@@ -146,12 +146,8 @@ class Settings(BaseSettings):
         if value is None or info.data.get("otlp_traces_protocol") not in (None, value):
             return value
         module = "grpc" if value == "grpc" else "http"
-        exporter = f"opentelemetry.exporter.otlp.proto.{module}.trace_exporter"
-        try:
-            installed = find_spec(exporter) is not None
-        except ModuleNotFoundError:
-            installed = False
-        if not installed:
+        # The other exporter shares the parent package, so this never raises.
+        if find_spec(f"opentelemetry.exporter.otlp.proto.{module}") is None:
             raise ValueError(
                 f"{value} needs the package opentelemetry-exporter-otlp-proto-"
                 f"{module}, which is not installed"

@@ -40,9 +40,7 @@ def build_resource() -> Resource:
     return Resource.create(defaults).merge(OTELResourceDetector().detect())
 
 
-def build_otlp_exporter(
-    settings: Settings, timeout: float | None = None
-) -> SpanExporter:
+def build_otlp_exporter(settings: Settings) -> SpanExporter:
     """The exporter for the protocol in force (settings checked it is installed)."""
     if settings.traces_protocol == "grpc":
         # gRPC's C core writes a line per failed TLS handshake to stderr, past the
@@ -55,7 +53,7 @@ def build_otlp_exporter(
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import (
             OTLPSpanExporter,
         )
-    return OTLPSpanExporter(endpoint=settings.traces_endpoint, timeout=timeout)
+    return OTLPSpanExporter(endpoint=settings.traces_endpoint)
 
 
 def build_span_processor(
