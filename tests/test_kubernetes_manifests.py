@@ -1,27 +1,65 @@
-"""The generated deploy/k8s manifests, parsed: kinds, labels, probes, ports, env."""
+"""The Kubernetes wiring no linter sees, in deploy/k8s and examples/k8s.
+
+kubernetes-validate --strict (tests/test_linters.py) checks each manifest against
+the API's schema. These tests check what makes the manifests work together:
+service_a finds service_b by its Service name, every service's exporter reaches
+the collector examples/k8s ships and that collector reaches Jaeger, every pod
+passes the Pod Security "restricted" profile, and the shutdown numbers add up.
+"""
 
 import re
+from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 import yaml
 
-from baking import PROTOCOLS
+from baking import PROTOCOLS, TEMPLATE_DIR
 
 PORT_ANSWER = 8123
 OTLP_PORTS = {"grpc": 4317, "http/protobuf": 4318}
 DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
+EXAMPLES_DIR = TEMPLATE_DIR / "examples"
+EXAMPLE_MANIFESTS = EXAMPLES_DIR / "k8s"
+COLLECTOR_CONFIG = (
+    TEMPLATE_DIR / "{{cookiecutter.project_slug}}" / "otel-collector-config.yaml"
+)
+# Pod Security "restricted": the volume types it admits.
+RESTRICTED_VOLUME_TYPES = {
+    "configMap",
+    "csi",
+    "downwardAPI",
+    "emptyDir",
+    "ephemeral",
+    "persistentVolumeClaim",
+    "projected",
+    "secret",
+}
+
+
+def documents(path: Path) -> list[dict]:
+    return [doc for doc in yaml.safe_load_all(path.read_text()) if doc]
+
+
+def resources(paths) -> dict[tuple[str, str], dict]:
+    """{(kind, name): document} over every document of the given files."""
+    return {
+        (doc["kind"], doc["metadata"]["name"]): doc
+        for path in paths
+        for doc in documents(path)
+    }
 
 
 @pytest.fixture(scope="module", params=PROTOCOLS)
 def baked(request, cookies_session):
-    answers = {"otlp_protocol": request.param, "service_port": PORT_ANSWER}
+    answers = {
+        "otlp_protocol": request.param,
+        "service_port": PORT_ANSWER,
+        "include_downstream_client": True,
+    }
     result = cookies_session.bake(extra_context=answers)
     assert result.exit_code == 0, result.exception
     return request.param, result.project_path
-
-
-def documents(path) -> list[dict]:
-    return [doc for doc in yaml.safe_load_all(path.read_text()) if doc]
 
 
 @pytest.fixture(scope="module")
@@ -44,24 +82,85 @@ def container(deployment):
     return only
 
 
-def env_of(container) -> list[dict]:
-    return container["env"]
+@pytest.fixture(scope="module")
+def examples() -> dict[tuple[str, str], dict]:
+    return resources(sorted(EXAMPLE_MANIFESTS.glob("*.yaml")))
+
+
+@pytest.fixture(scope="module")
+def collector_config(examples) -> dict:
+    """The config the examples' collector runs, from its ConfigMap."""
+    config_map = examples[("ConfigMap", "otel-collector")]
+    return yaml.safe_load(config_map["data"]["config.yaml"])
+
+
+@pytest.fixture(scope="module")
+def pair(cookies_session) -> dict[str, dict[tuple[str, str], dict]]:
+    """The tutorial's two projects, baked from examples/, by slug: their manifests."""
+    baked = {}
+    for slug in ("service_a", "service_b"):
+        answers = yaml.safe_load((EXAMPLES_DIR / f"{slug}.yaml").read_text())
+        result = cookies_session.bake(extra_context=answers["default_context"])
+        assert result.exit_code == 0, result.exception
+        baked[slug] = resources(
+            sorted((result.project_path / "deploy" / "k8s").glob("*"))
+        )
+    return baked
 
 
 def env_value(container, name: str) -> str:
-    (entry,) = [entry for entry in env_of(container) if entry["name"] == name]
+    (entry,) = [entry for entry in container["env"] if entry["name"] == name]
     return entry["value"]
 
 
 def field_path(container, name: str) -> str:
-    (entry,) = [entry for entry in env_of(container) if entry["name"] == name]
+    (entry,) = [entry for entry in container["env"] if entry["name"] == name]
     return entry["valueFrom"]["fieldRef"]["fieldPath"]
 
 
-def test_manifests_are_a_deployment_and_a_service_with_valid_names(deployment, service):
-    assert (deployment["apiVersion"], deployment["kind"]) == ("apps/v1", "Deployment")
-    assert (service["apiVersion"], service["kind"]) == ("v1", "Service")
+def service_ports(service: dict) -> set[int]:
+    return {port["port"] for port in service["spec"]["ports"]}
+
+
+def restricted_violations(pod: dict) -> list[str]:
+    """What the Pod Security "restricted" profile would refuse in this pod spec."""
+    violations = []
+    pod_security = pod.get("securityContext", {})
+    for flag in ("hostNetwork", "hostPID", "hostIPC"):
+        if pod.get(flag):
+            violations.append(flag)
+    for volume in pod.get("volumes", []):
+        kinds = set(volume) - {"name"}
+        if not kinds <= RESTRICTED_VOLUME_TYPES:
+            violations.append(f"volume {volume['name']}: {kinds}")
+    for container in pod["containers"] + pod.get("initContainers", []):
+        security = container.get("securityContext", {})
+        effective = {**pod_security, **security}
+        name = container["name"]
+        if security.get("privileged"):
+            violations.append(f"{name}: privileged")
+        if security.get("allowPrivilegeEscalation") is not False:
+            violations.append(f"{name}: allowPrivilegeEscalation not false")
+        if effective.get("runAsNonRoot") is not True:
+            violations.append(f"{name}: runAsNonRoot not true")
+        if effective.get("runAsUser") == 0:
+            violations.append(f"{name}: runAsUser 0")
+        seccomp = effective.get("seccompProfile", {}).get("type")
+        if seccomp not in ("RuntimeDefault", "Localhost"):
+            violations.append(f"{name}: seccompProfile {seccomp}")
+        capabilities = security.get("capabilities", {})
+        if "ALL" not in capabilities.get("drop", []):
+            violations.append(f"{name}: capabilities not dropped")
+        if set(capabilities.get("add", [])) - {"NET_BIND_SERVICE"}:
+            violations.append(f"{name}: capabilities added")
+        if any("hostPort" in port for port in container.get("ports", [])):
+            violations.append(f"{name}: hostPort")
+    return violations
+
+
+def test_names_are_the_slug_as_a_dns_label(deployment, service):
     for document in (deployment, service):
+        assert document["metadata"]["name"] == "my-service"
         assert DNS_LABEL.fullmatch(document["metadata"]["name"])
 
 
@@ -75,12 +174,14 @@ def test_deployment_selector_matches_its_pods_and_the_services_selector(
     assert service["spec"]["selector"].items() <= pod_labels.items()
 
 
-def test_container_port_and_service_port_are_the_port_answer(container, service):
+def test_the_service_forwards_port_80_to_the_containers_port_answer(container, service):
     (container_port,) = container["ports"]
     (service_port,) = service["spec"]["ports"]
 
     assert container_port["containerPort"] == PORT_ANSWER
-    assert service_port["port"] == PORT_ANSWER
+    assert env_value(container, "SERVICE_PORT") == str(PORT_ANSWER)
+    assert env_value(container, "SERVICE_HOST") == "0.0.0.0"
+    assert service_port["port"] == 80
     assert service_port["targetPort"] == container_port["name"]
 
 
@@ -91,55 +192,162 @@ def test_probes_call_healthz_on_the_container_port(container):
         assert container[probe]["httpGet"] == {"path": "/healthz", "port": port_name}
 
 
-def test_container_declares_resources_and_runs_as_the_images_user(
-    deployment, container, baked
+def test_every_deployment_meets_the_restricted_pod_security_profile(
+    deployment, examples
 ):
+    deployments = [deployment] + [
+        doc for (kind, _), doc in examples.items() if kind == "Deployment"
+    ]
+
+    assert len(deployments) == 3
+    for document in deployments:
+        pod = document["spec"]["template"]["spec"]
+        assert restricted_violations(pod) == [], document["metadata"]["name"]
+
+
+def test_the_restricted_check_refuses_what_the_profile_refuses():
+    pod = {"containers": [{"name": "c", "securityContext": {"privileged": True}}]}
+
+    assert restricted_violations(pod) == [
+        "c: privileged",
+        "c: allowPrivilegeEscalation not false",
+        "c: runAsNonRoot not true",
+        "c: seccompProfile None",
+        "c: capabilities not dropped",
+    ]
+
+
+def test_pods_run_as_the_images_numeric_user_and_group(deployment, baked):
     _, project_dir = baked
-    pod_security = deployment["spec"]["template"]["spec"]["securityContext"]
     dockerfile = (project_dir / "Dockerfile").read_text()
-    (image_user,) = re.findall(r"^USER (\d+)$", dockerfile, flags=re.MULTILINE)
+    (image_user,) = re.findall(r"^USER (\d+):(\d+)$", dockerfile, flags=re.MULTILINE)
+    pod_security = deployment["spec"]["template"]["spec"]["securityContext"]
 
-    assert {"cpu", "memory"} <= container["resources"]["requests"].keys()
-    assert "memory" in container["resources"]["limits"]
-    assert pod_security == {"runAsNonRoot": True, "runAsUser": int(image_user)}
-    assert container["securityContext"]["allowPrivilegeEscalation"] is False
-
-
-def test_spans_go_to_the_node_local_agent_on_the_protocols_port(container, baked):
-    protocol, _ = baked
-
-    assert field_path(container, "HOST_IP") == "status.hostIP"
-    assert env_value(container, "OTEL_EXPORTER_OTLP_ENDPOINT") == (
-        f"http://$(HOST_IP):{OTLP_PORTS[protocol]}"
+    assert (pod_security["runAsUser"], pod_security["runAsGroup"]) == tuple(
+        map(int, image_user)
     )
-    assert env_value(container, "OTEL_EXPORTER_OTLP_PROTOCOL") == protocol
 
 
-def test_resource_attributes_name_the_pod_and_namespace_from_the_downward_api(
-    container, baked
+def test_pods_get_no_service_account_token_and_no_service_links(deployment, examples):
+    deployments = [deployment] + [
+        doc for (kind, _), doc in examples.items() if kind == "Deployment"
+    ]
+
+    for document in deployments:
+        pod = document["spec"]["template"]["spec"]
+        assert pod["automountServiceAccountToken"] is False
+        assert pod["enableServiceLinks"] is False
+
+
+def test_grace_period_covers_the_prestop_pause_and_the_last_spans_flush(
+    deployment, container
 ):
-    _, project_dir = baked
+    pause = container["lifecycle"]["preStop"]["sleep"]["seconds"]
+    flush = float(env_value(container, "SERVICE_SHUTDOWN_TIMEOUT"))
+    grace = deployment["spec"]["template"]["spec"]["terminationGracePeriodSeconds"]
+
+    assert pause >= 5
+    # Room beyond the two for the requests still in flight when uvicorn stops.
+    assert grace >= pause + flush + 5
+
+
+def test_spans_go_to_the_collector_service_examples_ship_on_the_protocols_port(
+    container, baked, examples, collector_config
+):
+    protocol, _ = baked
+    endpoint = urlsplit(env_value(container, "OTEL_EXPORTER_OTLP_ENDPOINT"))
+    collector = examples[("Service", endpoint.hostname)]
+    receivers = collector_config["receivers"]["otlp"]["protocols"]
+    receiver = receivers["grpc" if protocol == "grpc" else "http"]
+
+    assert endpoint.scheme == "http"
+    assert endpoint.port == OTLP_PORTS[protocol]
+    assert endpoint.port in service_ports(collector)
+    assert receiver["endpoint"].endswith(f":{endpoint.port}")
+    assert env_value(container, "OTEL_EXPORTER_OTLP_PROTOCOL") == protocol
+    assert "$(" not in env_value(container, "OTEL_EXPORTER_OTLP_ENDPOINT")
+
+
+def test_resource_attributes_name_the_pod_uid_node_and_namespace_from_the_downward_api(
+    container,
+):
     attributes = dict(
         pair.split("=")
         for pair in env_value(container, "OTEL_RESOURCE_ATTRIBUTES").split(",")
     )
+    references = {key: value[2:-1] for key, value in attributes.items()}
 
-    assert attributes["k8s.pod.name"] == "$(POD_NAME)"
-    assert attributes["k8s.namespace.name"] == "$(POD_NAMESPACE)"
-    assert field_path(container, "POD_NAME") == "metadata.name"
-    assert field_path(container, "POD_NAMESPACE") == "metadata.namespace"
-    assert env_value(container, "OTEL_SERVICE_NAME") == project_dir.name
+    assert {key: field_path(container, name) for key, name in references.items()} == {
+        "k8s.pod.name": "metadata.name",
+        "k8s.pod.uid": "metadata.uid",
+        "k8s.namespace.name": "metadata.namespace",
+        "k8s.node.name": "spec.nodeName",
+    }
+    assert env_value(container, "OTEL_SERVICE_NAME") == "my_service"
 
 
 def test_every_variable_reference_is_defined_earlier_in_the_list(container):
     """Kubernetes expands $(NAME) only from variables listed before it."""
     defined: set[str] = set()
-    for entry in env_of(container):
+    for entry in container["env"]:
         for reference in re.findall(r"\$\((\w+)\)", entry.get("value", "")):
             assert reference in defined, f"{entry['name']} uses $({reference}) early"
         defined.add(entry["name"])
 
 
-def test_the_service_listens_on_all_interfaces_in_the_pod(container):
-    assert env_value(container, "SERVICE_HOST") == "0.0.0.0"
-    assert env_value(container, "SERVICE_PORT") == str(PORT_ANSWER)
+def test_service_a_reaches_service_b_by_its_service_name_and_port(pair):
+    (a_deployment,) = [
+        doc for (kind, _), doc in pair["service_a"].items() if kind == "Deployment"
+    ]
+    (b_service,) = [
+        doc for (kind, _), doc in pair["service_b"].items() if kind == "Service"
+    ]
+    (container,) = a_deployment["spec"]["template"]["spec"]["containers"]
+    downstream = urlsplit(env_value(container, "SERVICE_DOWNSTREAM_URL"))
+
+    assert downstream.hostname == b_service["metadata"]["name"] == "service-b"
+    assert (downstream.port or 80) in service_ports(b_service)
+
+
+def test_collector_config_map_is_the_config_every_project_carries(collector_config):
+    assert collector_config == yaml.safe_load(COLLECTOR_CONFIG.read_text())
+
+
+def test_collector_mounts_its_config_map_where_its_args_read_it(examples):
+    pod = examples[("Deployment", "otel-collector")]["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    (mount,) = container["volumeMounts"]
+    (volume,) = [volume for volume in pod["volumes"] if volume["name"] == mount["name"]]
+
+    assert volume["configMap"]["name"] == "otel-collector"
+    assert f"--config={mount['mountPath']}/config.yaml" in container["args"]
+
+
+def test_collector_exports_to_the_jaeger_service_examples_ship(
+    examples, collector_config
+):
+    (to_jaeger,) = [
+        exporter
+        for name, exporter in collector_config["exporters"].items()
+        if name.startswith("otlp_grpc/")
+    ]
+    host, port = to_jaeger["endpoint"].split(":")
+
+    assert int(port) in service_ports(examples[("Service", host)])
+
+
+def test_collector_has_the_memory_limit_its_memory_limiter_is_a_share_of(
+    examples, collector_config
+):
+    pod = examples[("Deployment", "otel-collector")]["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+
+    assert "memory" in container["resources"]["limits"]
+    assert "limit_percentage" in collector_config["processors"]["memory_limiter"]
+
+
+def test_the_examples_namespace_enforces_the_restricted_profile(examples):
+    (namespace,) = [doc for (kind, _), doc in examples.items() if kind == "Namespace"]
+
+    labels = namespace["metadata"]["labels"]
+    assert labels["pod-security.kubernetes.io/enforce"] == "restricted"

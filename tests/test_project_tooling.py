@@ -11,6 +11,7 @@ import re
 import sys
 
 import pytest
+import tomllib
 import yaml
 
 from baking import TEMPLATE_DIR, run
@@ -57,13 +58,24 @@ def assert_actions_pinned(path) -> None:
             assert VERSION_COMMENT.search(line), f"no version comment: {line.strip()}"
 
 
-def test_generated_workflow_lints_and_tests_on_311_and_312(baked):
+def supported_pythons(project_dir) -> list[str]:
+    """From requires-python's lower bound up to the Python the image runs."""
+    with (project_dir / "pyproject.toml").open("rb") as file:
+        requires = tomllib.load(file)["project"]["requires-python"]
+    (lowest,) = re.findall(r">=3\.(\d+)", requires)
+    dockerfile = (project_dir / "Dockerfile").read_text()
+    (newest,) = re.findall(r"^ARG PYTHON_IMAGE=python:3\.(\d+)\.", dockerfile, re.M)
+    return [f"3.{minor}" for minor in range(int(lowest), int(newest) + 1)]
+
+
+def test_generated_workflow_lints_and_tests_on_every_supported_python(baked):
     _, project_dir = baked
     workflow = load_workflow(project_dir / ".github" / "workflows" / "ci.yml")
 
     assert {"push", "pull_request"} <= set(workflow["on"])
     matrix = workflow["jobs"]["test"]["strategy"]["matrix"]
-    assert matrix["python-version"] == ["3.11", "3.12"]
+    assert matrix["python-version"] == supported_pythons(project_dir)
+    assert matrix["python-version"][:2] == ["3.10", "3.11"]
     runs = [
         step.get("run", "")
         for job in workflow["jobs"].values()
@@ -71,6 +83,40 @@ def test_generated_workflow_lints_and_tests_on_311_and_312(baked):
     ]
     assert any("ruff check" in run for run in runs)
     assert any("pytest" in run for run in runs)
+
+
+def assert_jobs_are_bounded_keep_no_credentials_and_cache_pip(path) -> None:
+    workflow = load_workflow(path)
+    for name, job in workflow["jobs"].items():
+        assert job["timeout-minutes"] <= 30, name
+        for step in job["steps"]:
+            action = step.get("uses", "").split("@")[0]
+            if action == "actions/checkout":
+                assert step["with"]["persist-credentials"] is False, name
+            if action == "actions/setup-python":
+                assert step["with"]["cache"] == "pip", name
+                assert step["with"]["cache-dependency-path"] == "pyproject.toml"
+
+
+def test_generated_and_template_workflows_bound_jobs_drop_credentials_cache_pip(
+    baked,
+):
+    _, project_dir = baked
+
+    assert_jobs_are_bounded_keep_no_credentials_and_cache_pip(
+        project_dir / ".github" / "workflows" / "ci.yml"
+    )
+    assert_jobs_are_bounded_keep_no_credentials_and_cache_pip(
+        TEMPLATE_DIR / ".github" / "workflows" / "template-ci.yml"
+    )
+
+
+def test_generated_workflow_builds_the_image(baked):
+    _, project_dir = baked
+    workflow = load_workflow(project_dir / ".github" / "workflows" / "ci.yml")
+    runs = [step.get("run", "") for step in workflow["jobs"]["image"]["steps"]]
+
+    assert any(run.startswith("docker build ") for run in runs)
 
 
 def test_generated_workflow_pins_every_action(baked):
