@@ -17,6 +17,7 @@ from pathlib import Path
 
 from mutation import constants, mutmut_run
 from mutation.baked_service import bake, select_modules
+from mutation.recheck import recheck
 from mutation.report import RunContext, render
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
@@ -67,6 +68,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         mutmut_run.configure(service, list(modules.values()) if names else None)
         mutmut_run.run(service, arguments.max_children)
         mutants = mutmut_run.results(service)
+        survivors = sum(m.status == "survived" and not m.message_only for m in mutants)
+        print(f"\n==> {survivors} mutmut survivors, the whole suite each", flush=True)
+        mutants = recheck(service, mutants, work_dir, arguments.max_children)
         found = constants.constant_mutants(modules, service.root)
         print(f"\n==> {len(found)} constant mutants, the whole suite each", flush=True)
         mutants += constants.run_constant_mutants(

@@ -123,15 +123,43 @@ def run_constant_mutants(
     work_dir: Path,
     workers: int,
 ) -> list[Mutant]:
-    """Run every mutant in `workers` copies of the project, printing each outcome."""
+    """Run every constant mutant against the whole suite, printing each outcome."""
+    records = [
+        Mutant(
+            module=mutant.module,
+            function=f"constant {mutant.target}",
+            name=f"{mutant.module}:{mutant.target}",
+            original=mutant.original,
+            mutated=mutant.mutated,
+            status="",
+            message_only=False,
+        )
+        for mutant in mutants
+    ]
+    sources = [(mutant.path, mutant.mutated_source) for mutant in mutants]
+    statuses = run_sources(service, sources, work_dir, workers, records)
+    return [
+        dataclasses.replace(record, status=status)
+        for record, status in zip(records, statuses, strict=True)
+    ]
+
+
+def run_sources(
+    service: BakedService,
+    sources: list[tuple[Path, str]],
+    work_dir: Path,
+    workers: int,
+    records: list[Mutant],
+) -> list[str]:
+    """Each (path from the project root, mutated source) written into one of
+    `workers` copies of the project, the whole suite run on it: the statuses, in
+    order. `records` name each one in the progress lines."""
     copies: queue.Queue[Path] = queue.Queue()
     for number in range(workers):
-        project_copy = work_dir / f"constants-{number}"
-        shutil.copytree(
-            service.root,
-            project_copy,
-            ignore=shutil.ignore_patterns("mutants", "__pycache__", ".pytest_cache"),
-        )
+        project_copy = work_dir / f"whole-suite-{number}"
+        if not project_copy.exists():
+            skipped = shutil.ignore_patterns("mutants", "__pycache__", ".pytest_cache")
+            shutil.copytree(service.root, project_copy, ignore=skipped)
         copies.put(project_copy)
     clean_copy = copies.get()
     started = time.monotonic()
@@ -144,39 +172,31 @@ def run_constant_mutants(
         f"    clean suite: {time.monotonic() - started:.0f} s; timeout {timeout:.0f} s"
     )
 
-    def run_one(mutant: ConstantMutant) -> Mutant:
+    def run_one(index: int) -> tuple[int, str]:
+        path, mutated_source = sources[index]
         project_copy = copies.get()
-        target = project_copy / mutant.path
+        target = project_copy / path
         original_source = target.read_text()
         try:
-            target.write_text(mutant.mutated_source)
-            status = run_suite(project_copy, timeout)
+            target.write_text(mutated_source)
+            return index, run_suite(project_copy, timeout)
         finally:
             target.write_text(original_source)
             copies.put(project_copy)
-        return Mutant(
-            module=mutant.module,
-            function=f"constant {mutant.target}",
-            name=f"{mutant.module}:{mutant.target}",
-            original=mutant.original,
-            mutated=mutant.mutated,
-            status=status,
-            message_only=False,
-        )
 
-    outcomes = []
+    statuses = [""] * len(sources)
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        futures = [pool.submit(run_one, mutant) for mutant in mutants]
+        futures = [pool.submit(run_one, index) for index in range(len(sources))]
         for done, future in enumerate(as_completed(futures), start=1):
-            outcome = future.result()
-            outcomes.append(outcome)
+            index, statuses[index] = future.result()
+            record = records[index]
             print(
-                f"    [{done}/{len(mutants)}] {outcome.status:8} "
-                f"{outcome.module}: {outcome.function} "
-                f"{outcome.original[:40]} → {outcome.mutated[:40]}",
+                f"    [{done}/{len(sources)}] {statuses[index]:8} "
+                f"{record.module}: {record.function} "
+                f"{record.original[:40]} → {record.mutated[:40]}",
                 flush=True,
             )
-    return outcomes
+    return statuses
 
 
 def run_suite(project: Path, timeout: float) -> str:

@@ -143,6 +143,6 @@ def test_concurrent_calls_do_not_wait_for_each_other(downstream, tracer_provider
 
     elapsed = asyncio.run(five_concurrent_calls())
 
-    # Serialised on the event loop, five calls would take 5 x 0.3 s.
-    assert elapsed < 2 * 0.3, f"five concurrent calls took {elapsed:.2f} s"
+    # Serialised on the event loop, five calls would take at least 5 x 0.3 s.
+    assert elapsed < 5 * 0.3, f"five concurrent calls took {elapsed:.2f} s"
     assert len(downstream.paths) == 5

@@ -1,6 +1,7 @@
 """One warning per collector outage, one line on recovery, exporter noise folded."""
 
 import logging
+import re
 import time
 from collections.abc import Iterator, Sequence
 from types import SimpleNamespace
@@ -16,7 +17,10 @@ from {{ cookiecutter.project_slug }}.export_health import (
     first_line,
 )
 from {{ cookiecutter.project_slug }}.settings import Settings
-from {{ cookiecutter.project_slug }}.telemetry import build_otlp_exporter
+from {{ cookiecutter.project_slug }}.telemetry import (
+    build_otlp_exporter,
+    build_tracer_provider,
+)
 
 from loopback_collector import EXPORTER_MODULES, closed_port_url
 
@@ -164,6 +168,20 @@ def test_an_exporter_that_raises_counts_as_a_failed_export(caplog, inner, export
     assert "(ConnectionError: collector went away)" in line
 
 
+def test_a_silent_failure_is_reported_as_export_failed_with_no_hint(caplog, inner):
+    inner.down = True
+    inner.complaints = logging.getLogger("not.an.exporter")  # no reason given
+    exporter = OutageReportingExporter(inner, DESTINATION)
+    try:
+        with caplog.at_level(logging.INFO):
+            exporter.export(spans(1))
+    finally:
+        exporter.shutdown()
+
+    (line,) = tracing_lines(caplog)
+    assert f"to {DESTINATION} (export failed); spans are dropped" in line
+
+
 def test_force_flush_passes_through_to_the_inner_exporter(inner, exporter):
     assert exporter.force_flush(1234) is False
     assert inner.flushes == [1234]
@@ -198,6 +216,37 @@ def test_a_real_exporter_facing_a_dead_collector_gives_one_line_and_no_noise(
     assert exporter_records(caplog) == []
 
 
+@pytest.mark.parametrize("protocol", sorted(EXPORTER_MODULES))
+def test_the_service_reports_an_outage_naming_its_endpoint_and_hint(
+    monkeypatch, caplog, protocol
+):
+    pytest.importorskip(EXPORTER_MODULES[protocol])
+    endpoint = closed_port_url()
+    if protocol == "grpc":
+        endpoint = endpoint.removeprefix("http://")  # no scheme: a hint to give
+    for name, value in {
+        "OTEL_EXPORTER_OTLP_PROTOCOL": protocol,
+        "OTEL_EXPORTER_OTLP_ENDPOINT": endpoint,
+        "OTEL_EXPORTER_OTLP_TIMEOUT": "1",
+    }.items():
+        monkeypatch.setenv(name, value)
+    settings = Settings()
+    provider = build_tracer_provider(settings)
+
+    with caplog.at_level(logging.INFO):
+        provider.get_tracer("test").start_span("lost").end()
+        provider.force_flush(5000)
+    provider.shutdown()
+
+    (line,) = [m for m in caplog.messages if "cannot export spans" in m]
+    hint = re.escape(endpoint_hint(protocol, settings.traces_endpoint))
+    assert re.fullmatch(
+        rf"tracing: cannot export spans to {re.escape(settings.traces_endpoint)} "
+        rf"\(.+\){hint}; spans are dropped until it answers, requests are not affected",
+        line,
+    )
+
+
 @pytest.mark.parametrize(
     ("protocol", "endpoint", "hint"),
     [
@@ -224,3 +273,8 @@ def test_a_long_exporter_reason_is_cut_between_words_at_300_characters():
     assert first_line("a" * 298 + " bcdefgh and more") == "a" * 298 + " ..."
     assert first_line("word " * 100) == " ".join(["word"] * 60) + " ..."
     assert first_line("short reason\nsecond line") == "short reason"
+    assert first_line("x" * 300) == "x" * 300  # 300 is kept whole
+    # Cut at 300, then back to the last space: the word the cut ends is dropped,
+    # even when the next character (index 300) happens to be a space.
+    assert first_line("a " + "b" * 298 + " c" + "d" * 50) == "a ..."
+    assert first_line("") == ""

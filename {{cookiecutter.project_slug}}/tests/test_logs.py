@@ -27,6 +27,7 @@ from {{ cookiecutter.project_slug }}.logs import (
     TextFormatter,
     TraceContextFilter,
     configure_logging,
+    redact_access_query,
 )
 from {{ cookiecutter.project_slug }}.settings import Settings
 
@@ -41,6 +42,7 @@ REQUEST_LOGGER = f"{PACKAGE}.request"
 PARENT_TRACE_ID = "0af7651916cd43dd8448eb211c80319c"
 PARENT_SPAN_ID = "b7ad6b7169203331"
 TRACEPARENT = f"00-{PARENT_TRACE_ID}-{PARENT_SPAN_ID}-01"
+SECRET = "s3cr3t-value"
 
 
 @pytest.fixture
@@ -203,6 +205,36 @@ def test_configure_logging_keeps_a_chosen_formatter(attach, settings, tracer_pro
     assert lines(handler) == [f"{trace_id_hex(span)} {span_id_hex(span)} served"]
 
 
+def test_formatters_work_on_records_no_filter_has_seen():
+    """A --log-config may name the formatters without the filter."""
+    record = logging.LogRecord("x", logging.INFO, __file__, 1, "café", None, None)
+
+    assert TextFormatter().format(record).endswith(" INFO x [service=] café")
+    line = json.loads(JsonFormatter().format(record))
+    assert (line["service_name"], "trace_id" in line) == ("", False)
+    assert '"café"' in JsonFormatter().format(record)  # UTF-8, not \u00e9
+
+
+@pytest.mark.parametrize(
+    ("args", "logged"),
+    [
+        (
+            ("c:1", "GET", "/p?token=x&b=", "1.1", 200),
+            '"GET /p?token=REDACTED&b=REDACTED',
+        ),
+        (("c:1", "GET", "/p", "1.1", 200), '"GET /p HTTP/1.1" 200'),
+    ],
+)
+def test_access_line_query_values_are_redacted(args, logged):
+    access_format = '%s - "%s %s HTTP/%s" %d'
+    record = logging.LogRecord(
+        "uvicorn.access", logging.INFO, __file__, 1, access_format, args, None
+    )
+
+    assert redact_access_query(record) is True
+    assert logged in record.getMessage()
+
+
 def test_access_log_off_disables_the_access_logger_before_a_line_is_made(monkeypatch):
     access_logger = logging.getLogger("uvicorn.access")
     monkeypatch.setattr(access_logger, "disabled", False)  # restored afterwards
@@ -256,7 +288,9 @@ def get_root_once_healthy(port: int, process: subprocess.Popen) -> None:
         except OSError:
             time.sleep(0.05)
             continue
-        request = urllib.request.Request(base, headers={"traceparent": TRACEPARENT})
+        request = urllib.request.Request(
+            f"{base}/?token={SECRET}&user=alice", headers={"traceparent": TRACEPARENT}
+        )
         with urllib.request.urlopen(request, timeout=5) as response:
             assert response.status == 200
         return
@@ -287,8 +321,9 @@ def test_uvicorn_access_lines_carry_the_request_ids_however_it_is_started():
     (access,) = [
         line
         for line in json_lines
-        if line["logger"] == "uvicorn.access" and '"GET / ' in line["message"]
+        if line["logger"] == "uvicorn.access" and '"GET /?' in line["message"]
     ]
+    assert '"GET /?token=REDACTED&user=REDACTED HTTP/1.1" 200' in access["message"]
     assert access["trace_id"] == PARENT_TRACE_ID
     assert re.fullmatch("[0-9a-f]{16}", access["span_id"])
     assert access["span_id"] != PARENT_SPAN_ID
@@ -299,8 +334,9 @@ def test_uvicorn_access_lines_carry_the_request_ids_however_it_is_started():
     assert started and "trace_id" not in started[0]
 
     (text_access,) = [
-        line for line in outputs["uvicorn --factory"].splitlines() if '"GET / ' in line
+        line for line in outputs["uvicorn --factory"].splitlines() if '"GET /?' in line
     ]
+    assert '"GET /?token=REDACTED&user=REDACTED HTTP/1.1" 200' in text_access
     assert re.search(
         rf"uvicorn\.access \[service={PACKAGE} trace_id={PARENT_TRACE_ID} "
         r"span_id=[0-9a-f]{16}\]",
@@ -309,4 +345,7 @@ def test_uvicorn_access_lines_carry_the_request_ids_however_it_is_started():
 
     quiet = outputs["access log off"]
     assert "Started server process" in quiet
-    assert '"GET / ' not in quiet
+    assert '"GET /' not in quiet
+    assert not any(SECRET in output for output in outputs.values())
+    # `python -m` tells uvicorn it is given a factory: no guess, no warning.
+    assert "factory detected" not in outputs["python -m"]

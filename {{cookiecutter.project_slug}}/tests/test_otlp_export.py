@@ -65,3 +65,15 @@ def test_traces_specific_endpoint_wins_over_a_generic_one_that_is_dead(
     _, span = collector.wait_for_spans(1)[0]
     assert span.name == "GET /"
     assert [export.path for export in collector.exports] == [path]
+
+
+def test_the_endpoint_settings_hold_is_the_one_dialled(collector, monkeypatch):
+    """The answer's default is a setting the SDK never sees: passed, not assumed."""
+    monkeypatch.delenv("OTEL_EXPORTER_OTLP_ENDPOINT")
+    settings = Settings(OTEL_EXPORTER_OTLP_ENDPOINT=collector.endpoint)
+
+    with TestClient(create_app(settings, build_tracer_provider(settings))) as client:
+        client.get("/")
+
+    _, span = collector.wait_for_spans(1)[0]
+    assert span.name == "GET /"

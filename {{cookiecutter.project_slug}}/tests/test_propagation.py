@@ -80,8 +80,16 @@ def test_an_invalid_traceparent_gives_no_parent(header):
         # Keys of Level 2 that Level 1 refuses: a digit first, two @.
         (["1st=x,v@a@b=y", "b=2,  ,c=3"], "1st=x,v@a@b=y,b=2,c=3"),
         ("not a member " * 200, None),
+        # OWS is spaces and tabs: a vertical tab or form feed makes a member
+        # invalid, and an uppercase X is part of the value.
+        ("a=vX,\x0bb=2,c=3\x0c, \td=4\t", "a=vX,d=4"),
     ],
-    ids=["first-of-a-key-at-most-32", "fields-combined-level-2-keys", "none-valid"],
+    ids=[
+        "first-of-a-key-at-most-32",
+        "fields-combined-level-2-keys",
+        "none-valid",
+        "ows-is-space-and-tab",
+    ],
 )
 def test_tracestate_keeps_the_valid_members_of_every_field_and_logs_nothing(
     caplog, tracestate, sent

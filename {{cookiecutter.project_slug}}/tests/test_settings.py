@@ -96,6 +96,7 @@ def test_environment_overrides_every_setting(monkeypatch):
     ("protocol", "endpoint", "expected"),
     [
         ("http/protobuf", "http://collector:4318/", "http://collector:4318/v1/traces"),
+        ("http/protobuf", "https://c.example:443", "https://c.example:443/v1/traces"),
         ("grpc", "collector:4317", "collector:4317"),
         ("grpc", "http://collector:4317", "http://collector:4317"),
     ],
@@ -140,6 +141,26 @@ def test_the_traces_protocol_wins_and_only_its_exporter_is_needed(monkeypatch):
 
     assert settings.traces_protocol == "http/protobuf"
     assert settings.traces_endpoint == "http://collector:4318/v1/traces"
+
+
+def test_the_traces_protocol_decides_whether_host_and_port_will_do(monkeypatch, capsys):
+    for protocol in EXPORTER_MODULES:
+        pytest.importorskip(EXPORTER_MODULES[protocol])
+    set_environment(
+        monkeypatch,
+        OTEL_EXPORTER_OTLP_PROTOCOL="http/protobuf",
+        OTEL_EXPORTER_OTLP_TRACES_PROTOCOL="grpc",
+        OTEL_EXPORTER_OTLP_ENDPOINT="collector:4317",
+    )
+    assert Settings().traces_endpoint == "collector:4317"
+
+    line = refusal(
+        monkeypatch,
+        capsys,
+        OTEL_EXPORTER_OTLP_PROTOCOL="grpc",
+        OTEL_EXPORTER_OTLP_TRACES_PROTOCOL="http/protobuf",
+    )
+    assert "OTEL_EXPORTER_OTLP_ENDPOINT='collector:4317': must be an http://" in line
 
 
 @pytest.mark.parametrize(

@@ -1,6 +1,7 @@
 """The tracer provider: resource, sampler, exporters, processors, install, shutdown."""
 
 import logging
+import os
 import threading
 import time
 from collections.abc import Iterator, Sequence
@@ -18,6 +19,7 @@ import {{ cookiecutter.project_slug }} as service
 from {{ cookiecutter.project_slug }}.app import create_app
 from {{ cookiecutter.project_slug }}.settings import Settings
 from {{ cookiecutter.project_slug }}.telemetry import (
+    build_otlp_exporter,
     build_resource,
     build_span_processor,
     build_tracer_provider,
@@ -25,6 +27,8 @@ from {{ cookiecutter.project_slug }}.telemetry import (
     install_tracing,
     shut_down,
 )
+
+from loopback_collector import EXPORTER_MODULES
 
 # A batch schedule far longer than any test: only a full batch or a flush exports.
 NEVER = "600000"
@@ -258,6 +262,20 @@ def test_install_sets_the_global_provider_once_and_then_returns_the_one_set(
     assert trace.get_tracer_provider() is first is second
     assert first.resource.attributes["service.name"] == service.__name__
     assert caplog.records == []  # no "Overriding of current TracerProvider"
+
+
+@pytest.mark.parametrize("chosen", [None, "DEBUG"])
+def test_grpc_core_logs_errors_only_unless_the_operator_chose(monkeypatch, chosen):
+    pytest.importorskip(EXPORTER_MODULES["grpc"])
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc")
+    if chosen:
+        monkeypatch.setenv("GRPC_VERBOSITY", chosen)
+    else:
+        monkeypatch.delenv("GRPC_VERBOSITY", raising=False)
+
+    build_otlp_exporter(Settings()).shutdown()
+
+    assert os.environ["GRPC_VERBOSITY"] == (chosen or "ERROR")
 
 
 def test_startup_logs_one_line_naming_where_spans_go_or_whose_provider_it_is(

@@ -19,7 +19,7 @@ URL_ATTRIBUTES = ("url.full", "http.url", "http.target")
 
 def redact_query(query: str) -> str:
     pairs = parse_qsl(query, keep_blank_values=True)
-    return urlencode([(key, REDACTED) for key, _ in pairs], safe=REDACTED)
+    return urlencode([(key, REDACTED) for key, _ in pairs])
 
 
 def redact_url(url: str) -> str:
@@ -33,7 +33,7 @@ class QueryRedactingSpanProcessor(SpanProcessor):
     def on_start(self, span: Span, parent_context: Context | None = None) -> None:
         attributes = span.attributes or {}
         for key in QUERY_ATTRIBUTES:
-            if isinstance(value := attributes.get(key), str) and value:
+            if isinstance(value := attributes.get(key), str):
                 span.set_attribute(key, redact_query(value))
         for key in URL_ATTRIBUTES:
             if isinstance(value := attributes.get(key), str) and "?" in value:
