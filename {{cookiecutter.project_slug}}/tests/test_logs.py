@@ -251,7 +251,10 @@ def test_access_log_off_disables_the_access_logger_before_a_line_is_made(monkeyp
 # Real uvicorn, in both ways the README starts the service.
 UVICORN = [sys.executable, "-m", "uvicorn", "--factory", f"{PACKAGE}.app:create_app"]
 LAUNCHES = {
-    "python -m": ([sys.executable, "-m", PACKAGE], {"SERVICE_LOG_FORMAT": "json"}),
+    "python -m": (
+        [sys.executable, "-m", PACKAGE],
+        {"SERVICE_LOG_FORMAT": "json", "SERVICE_HOST": "localhost"},
+    ),
     "uvicorn --factory": (UVICORN, {}),
     "access log off": (UVICORN, {"SERVICE_ACCESS_LOG": "false"}),
 }
@@ -347,5 +350,7 @@ def test_uvicorn_access_lines_carry_the_request_ids_however_it_is_started():
     assert "Started server process" in quiet
     assert '"GET /' not in quiet
     assert not any(SECRET in output for output in outputs.values())
-    # `python -m` tells uvicorn it is given a factory: no guess, no warning.
+    # `python -m` binds SERVICE_HOST, and tells uvicorn it is given a factory.
+    port = running["python -m"][0]
+    assert f"Uvicorn running on http://localhost:{port}" in outputs["python -m"]
     assert "factory detected" not in outputs["python -m"]

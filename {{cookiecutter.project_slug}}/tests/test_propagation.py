@@ -7,7 +7,9 @@ generated headers; these pin the rules of `propagation.py` one by one.
 import logging
 
 import pytest
+from opentelemetry import context as context_api
 from opentelemetry import propagate, trace
+from opentelemetry.propagators.textmap import Getter
 
 from {{ cookiecutter.project_slug }}.propagation import (
     Propagators,
@@ -62,12 +64,62 @@ def test_a_valid_traceparent_is_the_parent_and_is_sent_on_as_version_00(header):
         f"ff-{TRACE_ID}-{PARENT_ID}-01",
         f"00-{TRACE_ID}-{PARENT_ID}-01-extra",
         f"00-{'0' * 32}-{PARENT_ID}-01",
+        f"00-{TRACE_ID}-{'0' * 16}-01",
         f"00-{TRACE_ID.upper()}-{PARENT_ID}-01",
+        # Only spaces and tabs around it are optional whitespace.
+        f"\x0c{TRACEPARENT}\x0b",
+        f"X{TRACEPARENT}X",
     ],
-    ids=["two-headers", "version-ff", "00-with-more", "zero-trace-id", "uppercase"],
+    ids=[
+        "two-headers",
+        "version-ff",
+        "00-with-more",
+        "zero-trace-id",
+        "zero-parent-id",
+        "uppercase",
+        "form-feed-around",
+        "letters-around",
+    ],
 )
 def test_an_invalid_traceparent_gives_no_parent(header):
     assert not parent_of({"traceparent": header}).is_valid
+    assert sent_on({"traceparent": header, "tracestate": "a=1"}) == {}
+
+
+def test_the_flags_are_read_as_hex_and_sent_on():
+    """f0 is 240: its sampled bit (the lowest) is 0."""
+    header = f"00-{TRACE_ID}-{PARENT_ID}-f0"
+
+    assert parent_of({"traceparent": header}).trace_flags == 0xF0
+    assert sent_on({"traceparent": header}) == {"traceparent": header}
+
+
+def test_extract_adds_the_parent_to_the_context_it_is_given():
+    given = context_api.set_value("kept", "yes")
+
+    for headers in ({"traceparent": TRACEPARENT}, {"traceparent": "invalid"}):
+        extracted = PROPAGATOR.extract(headers, context=given)
+        assert context_api.get_value("kept", extracted) == "yes"
+
+
+class PairsGetter(Getter[list]):
+    """Reads headers from a list of (name, value) pairs."""
+
+    def get(self, carrier: list, key: str) -> list[str] | None:
+        return [value for name, value in carrier if name == key] or None
+
+    def keys(self, carrier: list) -> list[str]:
+        return [name for name, _ in carrier]
+
+
+def test_the_installed_propagators_use_the_getter_they_are_given():
+    propagators = Propagators([W3CTraceContextPropagator()])
+
+    context = propagators.extract([("traceparent", TRACEPARENT)], getter=PairsGetter())
+
+    assert trace.get_current_span(context).get_span_context().span_id == int(
+        PARENT_ID, 16
+    )
 
 
 @pytest.mark.parametrize(

@@ -211,7 +211,7 @@ def test_queue_holds_2048_spans_while_an_export_hangs_and_drops_the_rest(
 def test_each_named_exporter_has_the_spans_by_shut_down_and_none_names_no_exporter(
     monkeypatch, capsys, collector
 ):
-    for exporters in ("none", "console,otlp"):
+    for exporters in ("none", "none,console,otlp"):
         monkeypatch.setenv("OTEL_TRACES_EXPORTER", exporters)
         provider = build_tracer_provider(Settings())
         span = provider.get_tracer("test").start_span(f"exported-by-{exporters}")
@@ -219,10 +219,11 @@ def test_each_named_exporter_has_the_spans_by_shut_down_and_none_names_no_export
         span.end()
         assert shut_down(provider, 5) is True
 
-    assert [span.name for _, span in collector.spans()] == ["exported-by-console,otlp"]
+    exported = "exported-by-none,console,otlp"
+    assert [span.name for _, span in collector.spans()] == [exported]
     output = capsys.readouterr().out
-    assert "exported-by-console,otlp" in output
-    assert "exported-by-none" not in output
+    assert exported in output
+    assert '"exported-by-none"' not in output
 
 
 @pytest.mark.parametrize(
@@ -294,6 +295,10 @@ def test_startup_logs_one_line_naming_where_spans_go_or_whose_provider_it_is(
     )
     assert describe(settings, trace.NoOpTracerProvider()) == (
         "tracing through an externally configured NoOpTracerProvider"
+    )
+    disabled = settings.model_copy(update={"sdk_disabled": True})
+    assert describe(disabled, trace.NoOpTracerProvider()) == (
+        "tracing disabled (OTEL_SDK_DISABLED=true): no spans are recorded"
     )
 
 
