@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from baking import TEMPLATE_DIR
+from service_harness.projects import TEMPLATE_DIR
 
 TEMPLATE_PARTS = ("cookiecutter.json", "hooks", "template_filters.py")
 PROJECT_TEMPLATE = "{{cookiecutter.project_slug}}"

@@ -16,8 +16,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from baking import bake_with_client
+from loopback_traffic import drive, latency_summary
 from otlp_receiver import OtlpReceiver
-from service_harness import drive, latency_summary, refused_endpoint, running_service
+from service_harness.ports import refused_endpoint
+from service_harness.services import App, running_service
 
 SLUG = "fault_caller"
 READ_TIMEOUT = 1.0
@@ -123,7 +125,7 @@ def test_bad_downstream_answers_json_in_time_with_error_spans(
     ):
         downstream.mode = mode
         env = service_env(receiver, downstream.url)
-        with running_service(project, SLUG, env, tmp_path) as service:
+        with running_service(App.baked(project), tmp_path, env) as service:
             status, body, took = call_example(service.base_url)
             spans = spans_of_one_call(receiver)
 
@@ -144,7 +146,7 @@ def test_refused_downstream_answers_502_in_time_with_error_spans(
 ):
     with OtlpReceiver(grpc_port=0, http_port=None) as receiver:
         env = service_env(receiver, refused_endpoint())
-        with running_service(project, SLUG, env, tmp_path) as service:
+        with running_service(App.baked(project), tmp_path, env) as service:
             status, body, took = call_example(service.base_url)
             spans = spans_of_one_call(receiver)
 
@@ -166,7 +168,7 @@ def test_health_check_stays_fast_while_calls_hang_on_the_downstream(
     ):
         downstream.mode = "hang"
         env = service_env(receiver, downstream.url)
-        with running_service(project, SLUG, env, tmp_path) as service:
+        with running_service(App.baked(project), tmp_path, env) as service:
             hung = []
             callers = threading.Thread(
                 target=lambda: hung.extend(drive(service.port, f"/{SLUG}", 60, 60)),

@@ -13,9 +13,11 @@ import urllib.request
 
 import pytest
 
-from baking import bake_with_client, environment_without_tracing_variables
+from baking import bake_with_client
 from otlp_receiver import OtlpReceiver
-from service_harness import refused_endpoint, running_service
+from service_harness.environment import scrubbed_environment
+from service_harness.ports import refused_endpoint
+from service_harness.services import App, running_service
 
 SLUG = "edge_caller"
 SECRETS = ("s3cr3t-token", "alice@example.com")
@@ -42,7 +44,7 @@ def test_no_query_value_reaches_any_log_line(project, tmp_path, log_format):
         "SERVICE_LOG_FORMAT": log_format,
         "SERVICE_DOWNSTREAM_URL": refused_endpoint(),
     }
-    with running_service(project, SLUG, env, tmp_path) as service:
+    with running_service(App.baked(project), tmp_path, env) as service:
         statuses = [
             get(f"{service.base_url}{path}{QUERY}")
             for path in ("/", f"/{SLUG}", "/missing")
@@ -77,11 +79,9 @@ def run_with_a_bad_setting(
     started = time.monotonic()
     result = subprocess.run(
         command,
-        env={
-            **environment_without_tracing_variables(),
-            "PYTHONPATH": str(project / "src"),
-            setting[0]: setting[1],
-        },
+        env=scrubbed_environment(
+            {"PYTHONPATH": str(project.source_dir), setting[0]: setting[1]}
+        ),
         capture_output=True,
         text=True,
         timeout=30,
@@ -140,7 +140,7 @@ def test_grpc_without_a_scheme_to_a_plaintext_collector_says_tls_once(
             "OTEL_BSP_SCHEDULE_DELAY": "100",
             "SERVICE_DOWNSTREAM_URL": refused_endpoint(),
         }
-        with running_service(project, SLUG, env, tmp_path) as service:
+        with running_service(App.baked(project), tmp_path, env) as service:
             for _ in range(8):
                 get(f"{service.base_url}/")
                 time.sleep(0.5)

@@ -1,14 +1,15 @@
-"""Child processes the demo and the tests own: started with a log file, stopped by PID.
+"""Child processes the harness starts: each with a log file, each stopped by PID.
 
 Each child runs in its own session (its own process group), so a Ctrl-C in the
 terminal reaches only the parent, which then stops its children in order and
 lets each flush its spans. Output goes to a file, never to a pipe: a pipe
 nobody reads fills up and blocks the child.
 
-Stopping is SIGTERM to the child's PID and, after a bound, SIGKILL. Then any
-descendant recorded before the stop (uvicorn's ``--workers`` processes) that is
-still alive gets SIGKILL too, so nothing we started outlives
-:meth:`ManagedProcess.stop`.
+Stopping is SIGTERM (or the signal the caller names: SIGINT lets an app's
+atexit flush run, which uvicorn's SIGTERM path skips) to the child's PID and,
+after a bound, SIGKILL. Then any descendant recorded before the stop (uvicorn's
+``--workers`` processes) that is still alive gets SIGKILL too, so nothing we
+started outlives :meth:`ManagedProcess.stop`.
 """
 
 from __future__ import annotations
@@ -80,8 +81,10 @@ class ManagedProcess:
             return "(no log written)"
         return "\n".join(text.splitlines()[-lines:]) or "(log is empty)"
 
-    def stop(self, timeout: float = DEFAULT_STOP_TIMEOUT) -> int | None:
-        """SIGTERM, wait up to ``timeout`` s, then SIGKILL; return the exit code.
+    def stop(
+        self, timeout: float = DEFAULT_STOP_TIMEOUT, signum: int = signal.SIGTERM
+    ) -> int | None:
+        """``signum``, wait up to ``timeout`` s, then SIGKILL; return the exit code.
 
         Safe to call twice and on a process that already ended. Descendants that
         outlive the process are killed too.
@@ -90,7 +93,7 @@ class ManagedProcess:
             return None
         descendants = self.descendant_pids()
         if self._popen.poll() is None:
-            _signal_pid(self._popen.pid, signal.SIGTERM)
+            _signal_pid(self._popen.pid, signum)
             try:
                 self._popen.wait(timeout)
             except subprocess.TimeoutExpired:

@@ -1,69 +1,17 @@
-"""Run a baked service as a real uvicorn process and drive it over loopback.
+"""Traffic for the fault tests over loopback: bounded load, and a hung collector.
 
-Used by the fault tests: start a service with a given environment, wait for its
-health check, send it bounded load from a few threads, and stop it by PID.
+The services themselves run through service_harness; this sends them bounded
+load from a few threads, and stands in for a collector that never answers.
 """
 
-import contextlib
 import http.client
 import socket
 import statistics
-import sys
 import threading
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
-
-from baking import environment_without_tracing_variables
-from pair_demo.health import wait_until_healthy
-from pair_demo.ports import free_port
-from pair_demo.processes import ManagedProcess
 
 REQUEST_TIMEOUT = 5.0
-
-
-@dataclass
-class RunningService:
-    process: ManagedProcess
-    base_url: str
-    port: int
-
-    def log(self) -> str:
-        return self.process.log_path.read_text(encoding="utf-8", errors="replace")
-
-
-@contextlib.contextmanager
-def running_service(
-    project_dir: Path, slug: str, env: dict[str, str], log_dir: Path, workers: int = 1
-) -> Iterator[RunningService]:
-    port = free_port()
-    command = [
-        sys.executable,
-        "-m",
-        "uvicorn",
-        "--factory",
-        f"{slug}.app:create_app",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-    ]
-    if workers > 1:
-        command += ["--workers", str(workers)]
-    environment = {
-        **environment_without_tracing_variables(),
-        "PYTHONPATH": str(project_dir / "src"),
-        **env,
-    }
-    log_path = log_dir / f"{slug}-{port}.log"
-    process = ManagedProcess(slug, command, log_path, env=environment).start()
-    base_url = f"http://127.0.0.1:{port}"
-    try:
-        wait_until_healthy(process, base_url, timeout=30)
-        yield RunningService(process, base_url, port)
-    finally:
-        process.stop(timeout=10)
 
 
 @dataclass(frozen=True)
@@ -122,11 +70,6 @@ def latency_summary(outcomes: list[Outcome]) -> str:
         f"{len(seconds)} requests, p50 {p50 * 1000:.1f} ms, "
         f"p99 {p99 * 1000:.1f} ms, max {seconds[-1] * 1000:.1f} ms"
     )
-
-
-def refused_endpoint() -> str:
-    """An http:// URL on a loopback port nothing listens on."""
-    return f"http://127.0.0.1:{free_port()}"
 
 
 class SilentListener:
