@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 # Which service runs: a baked project, the reference app, or the baked pair.
 SERVICE = "service"
@@ -67,67 +68,66 @@ class Configuration:
         return requests * SPANS_PER_REQUEST[(self.kind, endpoint)] * self.sampling
 
 
-UNTRACED = Configuration(
-    "untraced", "untraced", environment={"OTEL_SDK_DISABLED": "true"}
+SDK_DISABLED = {"OTEL_SDK_DISABLED": "true"}
+SIMPLE = {"SERVICE_SPAN_PROCESSOR": "simple"}
+
+
+def traced(
+    name: str, label: str, baseline: str = "untraced", **options: Any
+) -> Configuration:
+    """A traced configuration, compared with its untraced `baseline`."""
+    return Configuration(name, label, baseline=baseline, **options)
+
+
+def sampled(percent: int) -> Configuration:
+    """Batch over gRPC with parent-based sampling of `percent` of the traces."""
+    return traced(
+        f"sampled-{percent}pct",
+        f"batch, gRPC, {percent}% sampled",
+        collector=COLLECTOR_GRPC,
+        environment={
+            "OTEL_TRACES_SAMPLER": "parentbased_traceidratio",
+            "OTEL_TRACES_SAMPLER_ARG": str(percent / 100),
+        },
+        sampling=percent / 100,
+    )
+
+
+UNTRACED = Configuration("untraced", "untraced", environment=SDK_DISABLED)
+BATCH_GRPC = traced("batch-grpc", "batch, gRPC", collector=COLLECTOR_GRPC)
+BATCH_HTTP = traced("batch-http", "batch, HTTP", collector=COLLECTOR_HTTP)
+SIMPLE_GRPC = traced(
+    "simple-grpc", "simple, gRPC", collector=COLLECTOR_GRPC, environment=SIMPLE
 )
-BATCH_GRPC = Configuration(
-    "batch-grpc", "batch, gRPC", collector=COLLECTOR_GRPC, baseline="untraced"
+BATCH_DOWN = traced(
+    "batch-grpc-down", "batch, collector down", collector=COLLECTOR_DOWN
 )
-BATCH_HTTP = Configuration(
-    "batch-http", "batch, HTTP", collector=COLLECTOR_HTTP, baseline="untraced"
-)
-SIMPLE_GRPC = Configuration(
-    "simple-grpc",
-    "simple, gRPC",
-    collector=COLLECTOR_GRPC,
-    environment={"SERVICE_SPAN_PROCESSOR": "simple"},
-    baseline="untraced",
-)
-BATCH_DOWN = Configuration(
-    "batch-grpc-down",
-    "batch, collector down",
-    collector=COLLECTOR_DOWN,
-    baseline="untraced",
-)
-SIMPLE_DOWN = Configuration(
+SIMPLE_DOWN = traced(
     "simple-grpc-down",
     "simple, collector down",
     collector=COLLECTOR_DOWN,
-    environment={"SERVICE_SPAN_PROCESSOR": "simple"},
-    baseline="untraced",
+    environment=SIMPLE,
 )
-SAMPLED_10 = Configuration(
-    "sampled-10pct",
-    "batch, gRPC, 10% sampled",
-    collector=COLLECTOR_GRPC,
-    environment={
-        "OTEL_TRACES_SAMPLER": "parentbased_traceidratio",
-        "OTEL_TRACES_SAMPLER_ARG": "0.1",
-    },
-    sampling=0.1,
-    baseline="untraced",
-)
-NOT_EXPORTED = Configuration(
+SAMPLED_10 = sampled(10)
+NOT_EXPORTED = traced(
     "not-exported",
     "spans made, never exported",
     environment={"OTEL_TRACES_EXPORTER": "none"},
-    baseline="untraced",
 )
-TUTORIAL_REFERENCE = Configuration(
+TUTORIAL_REFERENCE = traced(
     "reference",
     "tutorial's setup (reference)",
     kind=REFERENCE,
     collector=COLLECTOR_GRPC,
-    baseline="untraced",
 )
 PAIR_UNTRACED = Configuration(
     "pair-untraced",
     "pair untraced",
     kind=PAIR,
-    environment={"OTEL_SDK_DISABLED": "true"},
+    environment=SDK_DISABLED,
     endpoints=(EXAMPLE,),
 )
-PAIR_TRACED = Configuration(
+PAIR_TRACED = traced(
     "pair-batch-grpc",
     "pair, batch, gRPC",
     kind=PAIR,
@@ -136,25 +136,13 @@ PAIR_TRACED = Configuration(
     endpoints=(EXAMPLE,),
 )
 
-
 # The steps between untraced and traced, for the cost breakdown: a sampler that
 # drops every span (what no sampling ratio removes), and the export path with
 # the network left out (the spans are encoded for OTLP, then dropped).
-SAMPLED_0 = Configuration(
-    "sampled-0pct",
-    "batch, gRPC, 0% sampled",
-    collector=COLLECTOR_GRPC,
-    environment={
-        "OTEL_TRACES_SAMPLER": "parentbased_traceidratio",
-        "OTEL_TRACES_SAMPLER_ARG": "0",
-    },
-    sampling=0.0,
-    baseline="untraced",
-)
-ENCODED_NOT_SENT = Configuration(
+SAMPLED_0 = sampled(0)
+ENCODED_NOT_SENT = traced(
     "encoded-not-sent",
     "batch, encoded, never sent",
-    baseline="untraced",
     factory="benchmarks.encode_only_app:create_app",
 )
 
@@ -162,10 +150,10 @@ ENCODED_NOT_SENT = Configuration(
 UNTRACED_NO_ACCESS_LOG = Configuration(
     "untraced-no-access-log",
     "untraced, no access log",
-    environment={"OTEL_SDK_DISABLED": "true", "SERVICE_ACCESS_LOG": "false"},
+    environment={**SDK_DISABLED, "SERVICE_ACCESS_LOG": "false"},
     endpoints=(ROOT,),
 )
-BATCH_NO_ACCESS_LOG = Configuration(
+BATCH_NO_ACCESS_LOG = traced(
     "batch-grpc-no-access-log",
     "batch, gRPC, no access log",
     collector=COLLECTOR_GRPC,
@@ -203,10 +191,10 @@ EXPERIMENTS = (
     Configuration(
         "untraced-h11",
         "untraced, asyncio + h11",
-        environment={"OTEL_SDK_DISABLED": "true"},
+        environment=SDK_DISABLED,
         uvicorn_arguments=H11_ASYNCIO,
     ),
-    Configuration(
+    traced(
         "batch-grpc-h11",
         "batch, gRPC, asyncio + h11",
         collector=COLLECTOR_GRPC,
@@ -214,15 +202,14 @@ EXPERIMENTS = (
         uvicorn_arguments=H11_ASYNCIO,
     ),
     NOT_EXPORTED,
-    Configuration(
+    traced(
         "batch-grpc-gzip",
         "batch, gRPC, gzip",
         collector=COLLECTOR_GRPC,
         environment={"OTEL_EXPORTER_OTLP_COMPRESSION": "gzip"},
-        baseline="untraced",
     ),
     *(
-        Configuration(
+        traced(
             f"batch-grpc-batch-{size}",
             f"batch, gRPC, batches of {size}",
             collector=COLLECTOR_GRPC,
@@ -231,17 +218,15 @@ EXPERIMENTS = (
                 # The SDK refuses a batch larger than its queue (2048).
                 "OTEL_BSP_MAX_QUEUE_SIZE": str(max(size * 4, 2048)),
             },
-            baseline="untraced",
         )
         # 32 is the service's default, 512 the SDK's.
         for size in (16, 32, 64, 128, 512, 2048)
     ),
-    Configuration(
+    traced(
         "batch-grpc-attrs-4",
         "batch, gRPC, 4 attributes",
         collector=COLLECTOR_GRPC,
         environment={"OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT": "4"},
-        baseline="untraced",
     ),
 )
 

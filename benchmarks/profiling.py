@@ -12,6 +12,7 @@ functions, by self and by inclusive time.
 
 from __future__ import annotations
 
+import contextlib
 import re
 import shutil
 import subprocess
@@ -25,7 +26,7 @@ from pathlib import Path
 from benchmarks.configurations import Configuration
 from benchmarks.export_cost import ExportCost
 from benchmarks.load import run_load
-from benchmarks.process_stats import CLOCK_TICKS, PROC
+from benchmarks.process_stats import PROC, cpu_seconds
 from benchmarks.services import BakedProjects, running_target
 from benchmarks.span_counter import counting_spans
 
@@ -92,15 +93,11 @@ def _py_spy() -> str:
 
 
 def thread_cpu_seconds(pid: int) -> dict[int, float]:
-    """CPU seconds of each thread of `pid`, by thread id."""
+    """CPU seconds of each thread of `pid` still running, by thread id."""
     times = {}
     for task in (PROC / str(pid) / "task").iterdir():
-        try:
-            stat = (task / "stat").read_text()
-        except OSError:
-            continue
-        fields = stat[stat.rfind(")") + 2 :].split()
-        times[int(task.name)] = (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+        with contextlib.suppress(ProcessLookupError):
+            times[int(task.name)] = cpu_seconds(pid, int(task.name))
     return times
 
 

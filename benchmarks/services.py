@@ -30,17 +30,22 @@ from benchmarks.span_counter import SpanCounter
 from service_harness.environment import tracing_environment
 from service_harness.pair import PairOptions, RunningPair
 from service_harness.ports import refused_endpoint
-from service_harness.projects import BakedPair, BakedService, bake, bake_pair
+from service_harness.projects import (
+    TEMPLATE_DIR,
+    BakedPair,
+    BakedService,
+    bake,
+    bake_pair,
+)
 from service_harness.services import App, RunningService, start_service
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
 STOP_TIMEOUT = 10.0
 # The reference app has no /healthz: it is up when its port accepts.
 REFERENCE_APP = App(
     "reference",
     "benchmarks.reference_app:create_app",
-    (REPO_ROOT,),
-    REPO_ROOT,
+    (TEMPLATE_DIR,),
+    TEMPLATE_DIR,
     health_check=False,
 )
 
@@ -141,7 +146,7 @@ def start_target(
         app = replace(
             app,
             factory=configuration.factory,
-            pythonpath=(*app.pythonpath, REPO_ROOT),
+            pythonpath=(*app.pythonpath, TEMPLATE_DIR),
         )
         environment = {**environment, "BENCH_APP_PACKAGE": slug}
     service = start_service(

@@ -22,8 +22,8 @@ from benchmarks.configurations import COLLECTOR_GRPC, COLLECTOR_HTTP, Configurat
 from benchmarks.cpu_pinning import LOAD_CORE, pinned
 from service_harness.environment import scrubbed_environment
 from service_harness.processes import ManagedProcess
+from service_harness.projects import TEMPLATE_DIR
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
 START_TIMEOUT = 20.0
 POLL_SECONDS = 0.05
 _LISTENING = re.compile(r"otlp_receiver listening grpc=([\d.]+:\d+) http=([\d.]+:\d+)")
@@ -51,7 +51,7 @@ class SpanCounter:
             command,
             log_path,
             env=scrubbed_environment(),
-            cwd=REPO_ROOT,
+            cwd=TEMPLATE_DIR,
         )
         self.grpc_endpoint = ""
         self.http_endpoint = ""
@@ -60,7 +60,7 @@ class SpanCounter:
         self.process.start()
         deadline = time.monotonic() + START_TIMEOUT
         while time.monotonic() < deadline:
-            match = _LISTENING.search(self._log())
+            match = _LISTENING.search(self.process.log_text())
             if match:
                 self.grpc_endpoint = f"http://{match.group(1)}"
                 self.http_endpoint = f"http://{match.group(2)}"
@@ -74,7 +74,7 @@ class SpanCounter:
         )
 
     def received(self) -> int:
-        return count_logged_spans(self._log())
+        return count_logged_spans(self.process.log_text())
 
     def stop(self) -> None:
         self.process.stop()
@@ -84,12 +84,6 @@ class SpanCounter:
 
     def __exit__(self, *exc_info: object) -> None:
         self.stop()
-
-    def _log(self) -> str:
-        try:
-            return self.process.log_path.read_text(encoding="utf-8", errors="replace")
-        except FileNotFoundError:
-            return ""
 
 
 @contextlib.contextmanager

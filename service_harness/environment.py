@@ -14,12 +14,15 @@ from collections.abc import Mapping
 SERVICE_VARIABLE_PREFIXES = ("OTEL_", "SERVICE_")
 
 
-def scrubbed_environment(*settings: Mapping[str, str]) -> dict[str, str]:
-    """The caller's environment without the service's variables, then ``settings``."""
+def scrubbed_environment(
+    *settings: Mapping[str, str], drop: tuple[str, ...] = ()
+) -> dict[str, str]:
+    """The caller's environment without the service's variables (and any other
+    prefix in ``drop``), then ``settings``."""
     environment = {
         name: value
         for name, value in os.environ.items()
-        if not name.startswith(SERVICE_VARIABLE_PREFIXES)
+        if not name.startswith(SERVICE_VARIABLE_PREFIXES + drop)
     }
     for variables in settings:
         environment.update(variables)

@@ -42,10 +42,7 @@ class RunningService:
         return f"http://{LOOPBACK}:{self.port}"
 
     def log(self) -> str:
-        try:
-            return self.process.log_path.read_text(encoding="utf-8", errors="replace")
-        except FileNotFoundError:
-            return ""
+        return self.process.log_text()
 
     def tracing_line(self) -> str | None:
         """The generated service's start-up line saying where its spans go."""

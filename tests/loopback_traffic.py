@@ -1,7 +1,9 @@
-"""Traffic for the fault tests over loopback: bounded load, and a hung collector.
+"""Traffic for the fault tests over loopback: bounded load, a hung collector and a
+stand-in downstream.
 
 The services themselves run through service_harness; this sends them bounded
-load from a few threads, and stands in for a collector that never answers.
+load from a few threads, stands in for a collector that never answers, and for
+the service_b a service's client calls.
 """
 
 import http.client
@@ -10,6 +12,7 @@ import statistics
 import threading
 import time
 from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 REQUEST_TIMEOUT = 5.0
 
@@ -62,6 +65,19 @@ def drive(port: int, path: str, total: int, concurrency: int = 1) -> list[Outcom
     return outcomes
 
 
+def drive_in_background(
+    port: int, path: str, total: int, concurrency: int
+) -> tuple[threading.Thread, list[Outcome]]:
+    """`drive` on a started daemon thread; join it before reading the outcomes."""
+    outcomes: list[Outcome] = []
+    thread = threading.Thread(
+        target=lambda: outcomes.extend(drive(port, path, total, concurrency)),
+        daemon=True,
+    )
+    thread.start()
+    return thread, outcomes
+
+
 def latency_summary(outcomes: list[Outcome]) -> str:
     seconds = sorted(outcome.seconds for outcome in outcomes)
     p50 = statistics.median(seconds)
@@ -104,3 +120,47 @@ class SilentListener:
         for connection in self._accepted:
             connection.close()
         self._socket.close()
+
+
+class StandInDownstream:
+    """A loopback HTTP server in service_b's place: it records each call's headers
+    and answers ``answer`` (status, body), or hangs while ``answer`` is None."""
+
+    def __init__(self) -> None:
+        self.answer: tuple[int, bytes] | None = (200, b'{"ok": true}')
+        self.received: list[dict[str, str]] = []
+        self._release = threading.Event()
+        stand_in = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                headers = {name.lower(): v for name, v in self.headers.items()}
+                stand_in.received.append(headers)
+                answer = stand_in.answer
+                if answer is None:
+                    stand_in._release.wait(10)
+                    return
+                status, body = answer
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, format: str, *args: object) -> None:
+                pass
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    def __enter__(self) -> "StandInDownstream":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._release.set()
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(5)

@@ -6,13 +6,17 @@ in the "measured figures" section at the end of the run.
 """
 
 import signal
-import threading
 import time
 
 import pytest
 
 from baking import bake_checked
-from loopback_traffic import SilentListener, drive, latency_summary
+from loopback_traffic import (
+    SilentListener,
+    drive,
+    drive_in_background,
+    latency_summary,
+)
 from otlp_receiver import OtlpReceiver
 from service_harness.environment import tracing_environment
 from service_harness.matrix import PROTOCOLS, RUNTIME_VARIANTS, combination_id
@@ -125,12 +129,7 @@ def test_collector_back_after_an_outage_receives_new_spans_within_ten_seconds(
     second = OtlpReceiver(grpc_port=grpc_port, http_port=http_port)
     try:
         with running_service(baked[protocol], tmp_path, env) as service:
-            outcomes = []
-            load = threading.Thread(
-                target=lambda: outcomes.extend(drive(service.port, "/", 2000, 4)),
-                daemon=True,
-            )
-            load.start()
+            load, outcomes = drive_in_background(service.port, "/", 2000, 4)
             time.sleep(0.5)
             first.stop()
             time.sleep(1.5)
@@ -164,12 +163,7 @@ def test_sigterm_under_load_delivers_every_span_of_every_completed_call(
     with OtlpReceiver(grpc_port=0, http_port=0) as receiver:
         env = tracing_env(protocol, "batch", receiver.endpoint(protocol))
         with running_service(baked[protocol], tmp_path, env) as service:
-            outcomes = []
-            load = threading.Thread(
-                target=lambda: outcomes.extend(drive(service.port, "/", 4000, 8)),
-                daemon=True,
-            )
-            load.start()
+            load, outcomes = drive_in_background(service.port, "/", 4000, 8)
             time.sleep(1.5)
             service.process.stop(timeout=10)
             load.join(30)

@@ -49,8 +49,7 @@ def test_no_query_value_reaches_any_log_line(project, tmp_path, log_format):
             get(f"{service.base_url}{path}{QUERY}")
             for path in ("/", f"/{SLUG}", "/missing")
         ]
-        process = service.process
-    output = process.log_path.read_text(encoding="utf-8", errors="replace")
+    output = service.log()
 
     assert statuses == [200, 502, 404]
     lines = output.splitlines()
@@ -144,8 +143,7 @@ def test_grpc_without_a_scheme_to_a_plaintext_collector_says_tls_once(
             for _ in range(8):
                 get(f"{service.base_url}/")
                 time.sleep(0.5)
-            process = service.process
-    output = process.log_path.read_text(encoding="utf-8", errors="replace")
+        output = service.log()
 
     outage = [line for line in output.splitlines() if "cannot export" in line]
     assert len(outage) == 1, output[-3000:]
