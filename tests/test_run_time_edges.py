@@ -17,7 +17,7 @@ from baking import bake_with_client
 from otlp_receiver import OtlpReceiver
 from service_harness.environment import scrubbed_environment
 from service_harness.ports import refused_endpoint
-from service_harness.services import App, running_service
+from service_harness.services import App, running_service, uvicorn_command
 
 SLUG = "edge_caller"
 SECRETS = ("s3cr3t-token", "alice@example.com")
@@ -64,7 +64,7 @@ def test_no_query_value_reaches_any_log_line(project, tmp_path, log_format):
         assert secret not in output
 
 
-UVICORN = [sys.executable, "-m", "uvicorn", "--factory", f"{SLUG}.app:create_app"]
+FACTORY = f"{SLUG}.app:create_app"
 BAD_ENDPOINT = ("OTEL_EXPORTER_OTLP_ENDPOINT", "garbage")
 BAD_ENDPOINT_LINE = (
     f"{SLUG}: configuration error: OTEL_EXPORTER_OTLP_ENDPOINT='garbage': "
@@ -92,7 +92,9 @@ def test_a_bad_setting_stops_uvicorn_with_one_line_and_exit_status_3(project):
     """No traceback, no half-configured service: the variable and what it needs."""
     timeout = ("OTEL_EXPORTER_OTLP_TIMEOUT", "-1")
 
-    code, stderr, _ = run_with_a_bad_setting(project, UVICORN, timeout)
+    code, stderr, _ = run_with_a_bad_setting(
+        project, uvicorn_command(FACTORY, port=0), timeout
+    )
 
     assert code == 3
     errors = [line for line in stderr.splitlines() if "error" in line.lower()]
@@ -105,7 +107,7 @@ def test_a_bad_setting_stops_uvicorn_with_one_line_and_exit_status_3(project):
 
 def test_a_bad_setting_stops_every_uvicorn_worker_within_ten_seconds(project):
     code, stderr, took = run_with_a_bad_setting(
-        project, [*UVICORN, "--port", "0", "--workers", "2"]
+        project, uvicorn_command(FACTORY, port=0, workers=2)
     )
 
     errors = [line for line in stderr.splitlines() if "configuration error" in line]
