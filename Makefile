@@ -61,8 +61,8 @@ mutation: $(MUTATION_STAMP)
 	@$(BIN)/python -m mutation --modules '$(MODULES)' $(MUTATION_ARGS)
 
 lint: $(STAMP)
-	@$(BIN)/ruff check hooks tests otlp_receiver pair_demo benchmarks mutation template_filters.py
-	@$(BIN)/ruff format --check tests otlp_receiver pair_demo benchmarks mutation template_filters.py
+	@$(BIN)/ruff check hooks tests otlp_receiver service_harness pair_demo benchmarks mutation template_filters.py
+	@$(BIN)/ruff format --check tests otlp_receiver service_harness pair_demo benchmarks mutation template_filters.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache build node_modules

@@ -41,7 +41,7 @@ from benchmarks.outage_memory import OutageMemory, measure_outage_memory
 from benchmarks.profiling import profile_under_load, py_spy_available, render_profiles
 from benchmarks.report import RunContext, render, results_table, write_report
 from benchmarks.runner import Measurement, Plan, run_plan
-from benchmarks.services import bake_projects, clean_environment
+from benchmarks.services import bake_projects
 from benchmarks.span_counter import SpanCounter
 from benchmarks.suite_timing import render_suite_timing, time_test_suite
 from benchmarks.summary import baseline_spread, summarize
@@ -179,9 +179,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 )
                 for configuration, endpoint in profiled
             ]
-            with SpanCounter(
-                work_dir / "logs" / "export-cost-receiver.log", clean_environment()
-            ) as counter:
+            with SpanCounter(work_dir / "logs" / "export-cost-receiver.log") as counter:
                 export_costs = run_export_cost(counter.grpc_endpoint)
             write_report(
                 arguments.output / "profile.md",

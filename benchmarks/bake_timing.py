@@ -7,7 +7,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from benchmarks.services import bake_service
+from service_harness.projects import bake
 
 BAKES = 5
 
@@ -26,6 +26,6 @@ def time_bakes(work_dir: Path, bakes: int = BAKES) -> BakeTiming:
     seconds = []
     for number in range(bakes):
         started = time.perf_counter()
-        bake_service(work_dir / f"bake-{number}")
+        bake(work_dir / f"bake-{number}")
         seconds.append(time.perf_counter() - started)
     return BakeTiming(tuple(seconds))

@@ -13,18 +13,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import sys
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from pathlib import Path
 
-from benchmarks.cpu_pinning import SERVICE_CORE, pinned
+from benchmarks.cpu_pinning import SERVICE_CORE, run_pinned_module
 
 SPANS = 4096
 BATCH_SIZES = (32, 512)
-REPO_ROOT = Path(__file__).resolve().parent.parent
 TIMEOUT_SECONDS = 120.0
 SERVER_ATTRIBUTES = {
     "url.scheme": "http",
@@ -114,28 +111,11 @@ def run_export_cost(
     endpoint: str, batch_sizes: Sequence[int] = BATCH_SIZES, count: int = SPANS
 ) -> list[ExportCost]:
     """Measure in a process of its own on the service core."""
-    command = pinned(
-        SERVICE_CORE,
-        [
-            sys.executable,
-            "-m",
-            "benchmarks.export_cost",
-            endpoint,
-            "--batch-sizes",
-            ",".join(str(size) for size in batch_sizes),
-            "--spans",
-            str(count),
-        ],
+    sizes = ",".join(str(size) for size in batch_sizes)
+    arguments = [endpoint, "--batch-sizes", sizes, "--spans", str(count)]
+    rows = run_pinned_module(
+        SERVICE_CORE, "benchmarks.export_cost", arguments, TIMEOUT_SECONDS
     )
-    completed = subprocess.run(
-        command,
-        capture_output=True,
-        text=True,
-        timeout=TIMEOUT_SECONDS,
-        check=True,
-        cwd=REPO_ROOT,
-    )
-    rows = json.loads(completed.stdout.strip().splitlines()[-1])
     return [ExportCost(**row) for row in rows]
 
 

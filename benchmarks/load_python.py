@@ -15,21 +15,18 @@ import argparse
 import asyncio
 import json
 import statistics
-import subprocess
 import sys
 import time
 from collections.abc import Sequence
 from dataclasses import asdict
-from pathlib import Path
 from urllib.parse import urlsplit
 
-from benchmarks.cpu_pinning import LOAD_CORE, pinned
+from benchmarks.cpu_pinning import LOAD_CORE, run_pinned_module
 from benchmarks.load_result import LoadResult
 
 CONNECTIONS = 16
 READ_TIMEOUT = 5.0
 GRACE_SECONDS = 20.0
-REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
 async def _one_connection(
@@ -110,32 +107,12 @@ def run_python_load(
     url: str, seconds: float, connections: int = CONNECTIONS
 ) -> LoadResult:
     """Run the client as its own process on the load core; return its figures."""
-    command = pinned(
-        LOAD_CORE,
-        [
-            sys.executable,
-            "-m",
-            "benchmarks.load_python",
-            url,
-            "--seconds",
-            str(seconds),
-            "--connections",
-            str(connections),
-        ],
-    )
-    completed = subprocess.run(
-        command,
-        capture_output=True,
-        text=True,
-        timeout=seconds + GRACE_SECONDS,
-        check=False,
-        cwd=REPO_ROOT,
-    )
-    if completed.returncode != 0:
-        raise RuntimeError(
-            f"the Python load client failed: {completed.stderr.strip()[-2000:]}"
+    arguments = [url, "--seconds", str(seconds), "--connections", str(connections)]
+    return LoadResult(
+        **run_pinned_module(
+            LOAD_CORE, "benchmarks.load_python", arguments, seconds + GRACE_SECONDS
         )
-    return LoadResult(**json.loads(completed.stdout.strip().splitlines()[-1]))
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -9,9 +9,8 @@ from __future__ import annotations
 
 import re
 import shutil
-import subprocess
 
-from benchmarks.cpu_pinning import LOAD_CORE, pinned
+from benchmarks.cpu_pinning import LOAD_CORE, run_pinned
 from benchmarks.load_result import LoadResult
 
 CONNECTIONS = 16
@@ -32,34 +31,10 @@ def wrk_available() -> bool:
     return shutil.which("wrk") is not None
 
 
-def wrk_command(url: str, seconds: float, connections: int = CONNECTIONS) -> list[str]:
-    return pinned(
-        LOAD_CORE,
-        [
-            "wrk",
-            "-t1",
-            f"-c{connections}",
-            f"-d{max(1, round(seconds))}s",
-            f"--timeout={REQUEST_TIMEOUT}",
-            "--latency",
-            url,
-        ],
-    )
-
-
 def run_wrk(url: str, seconds: float, connections: int = CONNECTIONS) -> LoadResult:
-    completed = subprocess.run(
-        wrk_command(url, seconds, connections),
-        capture_output=True,
-        text=True,
-        timeout=seconds + GRACE_SECONDS,
-        check=False,
-    )
-    if completed.returncode != 0:
-        raise RuntimeError(
-            f"wrk failed with code {completed.returncode}: {completed.stderr.strip()}"
-        )
-    return parse_wrk_output(completed.stdout)
+    command = ["wrk", "-t1", f"-c{connections}", f"-d{max(1, round(seconds))}s"]
+    command += [f"--timeout={REQUEST_TIMEOUT}", "--latency", url]
+    return parse_wrk_output(run_pinned(LOAD_CORE, command, seconds + GRACE_SECONDS))
 
 
 def parse_wrk_output(text: str) -> LoadResult:

@@ -15,7 +15,7 @@ from pathlib import Path
 from benchmarks.configurations import BATCH_DOWN, ROOT, Configuration
 from benchmarks.load import run_load
 from benchmarks.process_stats import rss_mib
-from benchmarks.services import BakedProjects, collector_environment, start_target
+from benchmarks.services import BakedProjects, running_target
 
 SAMPLE_SECONDS = 5.0
 WARMUP_SECONDS = 5.0
@@ -48,10 +48,7 @@ def measure_outage_memory(
 ) -> OutageMemory:
     """Warm up, note RSS, load for `seconds` while sampling RSS; return the figures."""
     log_dir = work_dir / "logs" / "outage"
-    target = start_target(
-        configuration, projects, collector_environment(configuration, "", ""), log_dir
-    )
-    try:
+    with running_target(configuration, projects, None, log_dir) as target:
         url = target.url(endpoint)
         run_load(load_tool, url, WARMUP_SECONDS, connections)
         start = rss_mib(target.pids)
@@ -70,8 +67,6 @@ def measure_outage_memory(
             done.set()
             sampler.join(SAMPLE_SECONDS * 2)
         end = rss_mib(target.pids)
-    finally:
-        target.stop()
     return OutageMemory(
         configuration=configuration.label,
         path=target.paths[endpoint],

@@ -11,15 +11,17 @@ import os
 from collections.abc import Iterable
 from pathlib import Path
 
+from service_harness.processes import stat_fields
+
 PROC = Path("/proc")
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 
 
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU seconds `pid` has used so far (utime + stime)."""
-    stat = (PROC / str(pid) / "stat").read_text()
-    # Fields after the command name, which is in parentheses and may hold spaces.
-    fields = stat[stat.rfind(")") + 2 :].split()
+def cpu_seconds(pid: int, thread: int | None = None) -> float:
+    """User + system CPU seconds `pid` (or one of its threads) has used so far."""
+    fields = stat_fields(pid, thread)
+    if fields is None:
+        raise ProcessLookupError(f"no /proc entry for {pid} (thread {thread})")
     utime, stime = int(fields[11]), int(fields[12])
     return (utime + stime) / CLOCK_TICKS
 

@@ -12,6 +12,7 @@ functions, by self and by inclusive time.
 
 from __future__ import annotations
 
+import contextlib
 import re
 import shutil
 import subprocess
@@ -25,14 +26,9 @@ from pathlib import Path
 from benchmarks.configurations import Configuration
 from benchmarks.export_cost import ExportCost
 from benchmarks.load import run_load
-from benchmarks.process_stats import CLOCK_TICKS, PROC
-from benchmarks.services import (
-    BakedProjects,
-    clean_environment,
-    collector_environment,
-    start_target,
-)
-from benchmarks.span_counter import SpanCounter
+from benchmarks.process_stats import PROC, cpu_seconds
+from benchmarks.services import BakedProjects, running_target
+from benchmarks.span_counter import counting_spans
 
 SAMPLE_RATE = 200
 SETTLE_SECONDS = 2.0
@@ -97,15 +93,11 @@ def _py_spy() -> str:
 
 
 def thread_cpu_seconds(pid: int) -> dict[int, float]:
-    """CPU seconds of each thread of `pid`, by thread id."""
+    """CPU seconds of each thread of `pid` still running, by thread id."""
     times = {}
     for task in (PROC / str(pid) / "task").iterdir():
-        try:
-            stat = (task / "stat").read_text()
-        except OSError:
-            continue
-        fields = stat[stat.rfind(")") + 2 :].split()
-        times[int(task.name)] = (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+        with contextlib.suppress(ProcessLookupError):
+            times[int(task.name)] = cpu_seconds(pid, int(task.name))
     return times
 
 
@@ -121,51 +113,45 @@ def profile_under_load(
     """Sample the configuration's service for `seconds` while it is under load."""
     log_dir = work_dir / "logs" / "profile"
     raw = log_dir / f"{configuration.name}-{endpoint}.txt"
-    with SpanCounter(
-        log_dir / f"{configuration.name}-{endpoint}-receiver.log", clean_environment()
-    ) as counter:
-        collector = collector_environment(
-            configuration, counter.grpc_endpoint, counter.http_endpoint
+    with (
+        counting_spans(configuration, log_dir / endpoint) as counter,
+        running_target(configuration, projects, counter, log_dir) as target,
+    ):
+        pid = target.pids[-1]
+        url = target.url(endpoint)
+        results = []
+        load = threading.Thread(
+            target=lambda: results.append(
+                run_load(load_tool, url, seconds + 2 * SETTLE_SECONDS, connections)
+            ),
+            daemon=True,
         )
-        target = start_target(configuration, projects, collector, log_dir)
-        try:
-            pid = target.pids[-1]
-            url = target.url(endpoint)
-            results = []
-            load = threading.Thread(
-                target=lambda: results.append(
-                    run_load(load_tool, url, seconds + 2 * SETTLE_SECONDS, connections)
-                ),
-                daemon=True,
-            )
-            load.start()
-            threading.Event().wait(SETTLE_SECONDS)
-            before = thread_cpu_seconds(pid)
-            subprocess.run(
-                [
-                    _py_spy(),
-                    "record",
-                    "--pid",
-                    str(pid),
-                    "--duration",
-                    str(round(seconds)),
-                    "--rate",
-                    str(SAMPLE_RATE),
-                    "--format",
-                    "raw",
-                    "--threads",
-                    "--full-filenames",
-                    "--output",
-                    str(raw),
-                ],
-                capture_output=True,
-                timeout=seconds + GRACE_SECONDS,
-                check=True,
-            )
-            after = thread_cpu_seconds(pid)
-            load.join(seconds + GRACE_SECONDS)
-        finally:
-            target.stop()
+        load.start()
+        threading.Event().wait(SETTLE_SECONDS)
+        before = thread_cpu_seconds(pid)
+        subprocess.run(
+            [
+                _py_spy(),
+                "record",
+                "--pid",
+                str(pid),
+                "--duration",
+                str(round(seconds)),
+                "--rate",
+                str(SAMPLE_RATE),
+                "--format",
+                "raw",
+                "--threads",
+                "--full-filenames",
+                "--output",
+                str(raw),
+            ],
+            capture_output=True,
+            timeout=seconds + GRACE_SECONDS,
+            check=True,
+        )
+        after = thread_cpu_seconds(pid)
+        load.join(seconds + GRACE_SECONDS)
     rate = results[0].requests_per_second if results else 0.0
     title = f"{configuration.label}, `{target.paths[endpoint]}`"
     used = {tid: after[tid] - before.get(tid, 0.0) for tid in after}

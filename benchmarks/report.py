@@ -129,26 +129,22 @@ def render(
         parts += [breakdown, ""]
     if outage is not None:
         samples = ", ".join(f"{s:.0f}" for s in outage.samples_mib)
-        parts += [
-            "## Memory with the collector down",
-            "",
+        parts += _section(
+            "Memory with the collector down",
             f"{outage.configuration}, `{outage.path}` at full load for "
             f"{outage.seconds:.0f} s ({outage.requests_per_second:,.0f} req/s): "
             f"RSS {outage.rss_start_mib:.1f} MiB after warm-up, "
             f"{outage.rss_max_mib:.1f} MiB at most, {outage.rss_end_mib:.1f} MiB "
             f"at the end, growth {outage.growth_mib:.1f} MiB "
             f"(samples every 5 s: {samples}).",
-            "",
-        ]
+        )
     if bakes is not None:
         each = ", ".join(f"{s:.2f}" for s in bakes.seconds)
-        parts += [
-            "## Generating one project",
-            "",
+        parts += _section(
+            "Generating one project",
             f"Median {bakes.median:.2f} s over {len(bakes.seconds)} bakes through "
             f"cookiecutter's Python API ({each} s).",
-            "",
-        ]
+        )
     parts += [
         "## Machine",
         "",
@@ -163,6 +159,10 @@ def render(
         "",
     ]
     return "\n".join(parts)
+
+
+def _section(heading: str, text: str) -> list[str]:
+    return [f"## {heading}", "", text, ""]
 
 
 def write_report(path: Path, text: str) -> Path:

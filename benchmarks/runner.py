@@ -12,30 +12,18 @@ its queue) before the receiver's count is read.
 
 from __future__ import annotations
 
-import contextlib
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from benchmarks.configurations import (
-    COLLECTOR_GRPC,
-    COLLECTOR_HTTP,
-    EXAMPLE,
-    ROOT,
-    Configuration,
-)
+from benchmarks.configurations import EXAMPLE, ROOT, Configuration
 from benchmarks.cpu_pinning import SERVICE_CORE
 from benchmarks.load import run_load
 from benchmarks.load_result import LoadResult
 from benchmarks.process_stats import core_busy_seconds, peak_rss_mib, total_cpu_seconds
-from benchmarks.services import (
-    BakedProjects,
-    clean_environment,
-    collector_environment,
-    start_target,
-)
-from benchmarks.span_counter import SpanCounter
+from benchmarks.services import BakedProjects, running_target
+from benchmarks.span_counter import SpanCounter, counting_spans
 
 ENDPOINTS = (ROOT, EXAMPLE)
 # After the service stopped, its last export has been answered; this only
@@ -118,14 +106,8 @@ def measure(
     repetition: int,
 ) -> Measurement:
     log_dir = plan.work_dir / "logs" / f"rep{repetition}-{endpoint}"
-    with span_counter(configuration, log_dir) as counter:
-        collector = collector_environment(
-            configuration,
-            counter.grpc_endpoint if counter else "",
-            counter.http_endpoint if counter else "",
-        )
-        target = start_target(configuration, projects, collector, log_dir)
-        try:
+    with counting_spans(configuration, log_dir) as counter:
+        with running_target(configuration, projects, counter, log_dir) as target:
             url = target.url(endpoint)
             warm_up = run_load(
                 plan.load_tool, url, plan.warmup_seconds, plan.connections
@@ -138,8 +120,6 @@ def measure(
             cpu_used = total_cpu_seconds(target.pids) - cpu_before
             core_used = core_busy_seconds(SERVICE_CORE) - core_before
             peak = peak_rss_mib(target.pids)
-        finally:
-            target.stop()
         requests_total = warm_up.requests + load.requests
         expected = configuration.spans_expected(endpoint, requests_total)
         received = settled_count(counter, expected) if counter else None
@@ -156,19 +136,6 @@ def measure(
         spans_expected=expected,
         foreign_cpu_share=max(0.0, core_used - cpu_used) / window if window else 0.0,
     )
-
-
-@contextlib.contextmanager
-def span_counter(
-    configuration: Configuration, log_dir: Path
-) -> Iterator[SpanCounter | None]:
-    if configuration.collector not in (COLLECTOR_GRPC, COLLECTOR_HTTP):
-        yield None
-        return
-    with SpanCounter(
-        log_dir / f"{configuration.name}-receiver.log", clean_environment()
-    ) as counter:
-        yield counter
 
 
 def settled_count(counter: SpanCounter, expected: float) -> int:

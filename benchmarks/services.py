@@ -1,21 +1,18 @@
 """How each configuration's service is baked, started on the service core and stopped.
 
-A generated project runs exactly as its README says, `python -m uvicorn
---factory <slug>.app:create_app`, imported from its `src` (PYTHONPATH) rather
-than installed; the reference app runs the same way from this package. The
-environment is the caller's minus every OTEL_* and SERVICE_* variable, plus the
-configuration's own, so a variable set in the shell cannot leak into a run.
+Everything runs through service_harness: a generated project is served as its
+README says, imported from its `src`; the reference app and the encode-only
+app run the same way from this package. The environment is the harness's
+scrubbed one plus the configuration's own, so a variable set in the shell
+cannot leak into a run.
 """
 
 from __future__ import annotations
 
-import os
+import contextlib
 import signal
-import socket
-import sys
-import time
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from benchmarks.configurations import (
@@ -29,94 +26,62 @@ from benchmarks.configurations import (
     Configuration,
 )
 from benchmarks.cpu_pinning import SERVICE_CORE, pinned
-from pair_demo.health import wait_until_healthy
-from pair_demo.ports import free_port
-from pair_demo.processes import ManagedProcess
-from pair_demo.projects import BakedPair, BakedService, bake_from_config, bake_pair
+from benchmarks.span_counter import SpanCounter
+from service_harness.environment import tracing_environment
+from service_harness.pair import PairOptions, RunningPair
+from service_harness.ports import refused_endpoint
+from service_harness.projects import (
+    TEMPLATE_DIR,
+    BakedPair,
+    BakedService,
+    bake,
+    bake_pair,
+)
+from service_harness.services import App, RunningService, start_service
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-LOOPBACK = "127.0.0.1"
-START_TIMEOUT = 30.0
 STOP_TIMEOUT = 10.0
-SERVICE_ANSWERS = (
-    "# The benchmark's service: the template's defaults.\n"
-    "default_context:\n"
-    '  project_name: "My Service"\n'
-    "  service_port: 8000\n"
+# The reference app has no /healthz: it is up when its port accepts.
+REFERENCE_APP = App(
+    "reference",
+    "benchmarks.reference_app:create_app",
+    (TEMPLATE_DIR,),
+    TEMPLATE_DIR,
+    health_check=False,
 )
 
 
 @dataclass(frozen=True)
 class BakedProjects:
+    # The template's default answers (slug `my_service`).
     service: BakedService
     pair: BakedPair | None
 
 
-def bake_service(work_dir: Path) -> BakedService:
-    """Bake the template with its default answers (slug `my_service`)."""
-    answers = work_dir / "service.yaml"
-    answers.parent.mkdir(parents=True, exist_ok=True)
-    answers.write_text(SERVICE_ANSWERS, encoding="utf-8")
-    return bake_from_config(answers, work_dir / "service")
-
-
 def bake_projects(work_dir: Path, with_pair: bool) -> BakedProjects:
-    service = bake_service(work_dir)
     pair = bake_pair(work_dir / "pair") if with_pair else None
-    return BakedProjects(service, pair)
-
-
-def clean_environment() -> dict[str, str]:
-    return {
-        name: value
-        for name, value in os.environ.items()
-        if not name.startswith(("OTEL_", "SERVICE_", "BENCH_"))
-    }
+    return BakedProjects(bake(work_dir / "service"), pair)
 
 
 def collector_environment(
-    configuration: Configuration, grpc_endpoint: str, http_endpoint: str
+    configuration: Configuration, counter: SpanCounter | None
 ) -> dict[str, str]:
-    """Where the configuration's spans go: the receiver, or a closed port."""
-    if configuration.collector == COLLECTOR_GRPC:
-        return {"OTEL_EXPORTER_OTLP_ENDPOINT": grpc_endpoint}
-    if configuration.collector == COLLECTOR_HTTP:
-        return {
-            "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf",
-            "OTEL_EXPORTER_OTLP_ENDPOINT": http_endpoint,
-        }
+    """Where the configuration's spans go: the counter's receiver, or a closed port."""
     if configuration.collector == COLLECTOR_DOWN:
-        # Free now and nobody listens: every export is refused.
-        return {"OTEL_EXPORTER_OTLP_ENDPOINT": f"http://{LOOPBACK}:{free_port()}"}
+        return {"OTEL_EXPORTER_OTLP_ENDPOINT": refused_endpoint()}
+    if counter is None:
+        return {}
+    if configuration.collector == COLLECTOR_GRPC:
+        return tracing_environment("grpc", counter.grpc_endpoint)
+    if configuration.collector == COLLECTOR_HTTP:
+        return tracing_environment("http/protobuf", counter.http_endpoint)
     return {}
-
-
-def uvicorn_command(
-    factory: str, port: int, arguments: Sequence[str] = ()
-) -> list[str]:
-    return pinned(
-        SERVICE_CORE,
-        [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "--factory",
-            factory,
-            "--host",
-            LOOPBACK,
-            "--port",
-            str(port),
-            *arguments,
-        ],
-    )
 
 
 @dataclass
 class RunningTarget:
-    """The processes of one configuration; requests go to `base_url`."""
+    """The services of one configuration, the front one last."""
 
-    processes: list[ManagedProcess]
-    base_url: str
+    services: list[RunningService]
     paths: Mapping[str, str]
     # SIGINT lets the reference app's atexit flush run; uvicorn's SIGTERM
     # path re-raises the signal and skips it.
@@ -124,153 +89,71 @@ class RunningTarget:
 
     @property
     def pids(self) -> list[int]:
-        return [process.pid for process in self.processes]
+        return [service.process.pid for service in self.services]
 
     def url(self, endpoint: str) -> str:
-        return self.base_url + self.paths[endpoint]
+        return self.services[-1].base_url + self.paths[endpoint]
 
     def stop(self) -> None:
         # Front service first, so the downstream still answers its last calls.
-        for process in reversed(self.processes):
-            if self.stop_signal != signal.SIGTERM and process.exit_code() is None:
-                os.kill(process.pid, self.stop_signal)
-                _wait_for_exit(process, STOP_TIMEOUT)
-            process.stop(timeout=STOP_TIMEOUT)
+        for service in reversed(self.services):
+            service.process.stop(STOP_TIMEOUT, self.stop_signal)
+
+
+@contextlib.contextmanager
+def running_target(
+    configuration: Configuration,
+    projects: BakedProjects,
+    counter: SpanCounter | None,
+    log_dir: Path,
+) -> Iterator[RunningTarget]:
+    """The configuration's service (or pair), up, exporting where it should."""
+    target = start_target(
+        configuration,
+        projects,
+        {**collector_environment(configuration, counter), **configuration.environment},
+        log_dir / configuration.name,
+    )
+    try:
+        yield target
+    finally:
+        target.stop()
 
 
 def start_target(
     configuration: Configuration,
     projects: BakedProjects,
-    collector: Mapping[str, str],
+    environment: Mapping[str, str],
     log_dir: Path,
 ) -> RunningTarget:
     """Start the configuration's service (or pair) and wait until it answers."""
-    environment = {
-        **clean_environment(),
-        **collector,
-        **configuration.environment,
-    }
+    prefix = pinned(SERVICE_CORE, [])
     if configuration.kind == PAIR:
-        return _start_pair(configuration, projects, environment, log_dir)
-    if configuration.kind == REFERENCE:
-        return _start_reference(configuration, projects, environment, log_dir)
-    return _start_service(configuration, projects.service, environment, log_dir)
-
-
-def _start_service(
-    configuration: Configuration,
-    baked: BakedService,
-    environment: dict[str, str],
-    log_dir: Path,
-    extra: Mapping[str, str] | None = None,
-) -> RunningTarget:
-    port = free_port()
-    factory, pythonpath = baked.app_factory, str(baked.source_dir)
-    if configuration.factory is not None:
-        factory = configuration.factory
-        pythonpath = os.pathsep.join((pythonpath, str(REPO_ROOT)))
-        extra = {**(extra or {}), "BENCH_APP_MODULE": f"{baked.slug}.app"}
-    process = ManagedProcess(
-        baked.slug,
-        uvicorn_command(factory, port, configuration.uvicorn_arguments),
-        log_dir / f"{configuration.name}-{baked.slug}-{port}.log",
-        env={**environment, "PYTHONPATH": pythonpath, **(extra or {})},
-    ).start()
-    base_url = f"http://{LOOPBACK}:{port}"
-    _wait_or_stop(
-        [process], lambda: wait_until_healthy(process, base_url, START_TIMEOUT)
-    )
-    return RunningTarget([process], base_url, {ROOT: "/", EXAMPLE: f"/{baked.slug}"})
-
-
-def _start_reference(
-    configuration: Configuration,
-    projects: BakedProjects,
-    environment: dict[str, str],
-    log_dir: Path,
-) -> RunningTarget:
+        if projects.pair is None:
+            raise RuntimeError("the pair was not baked")
+        options = PairOptions(log_dir, env=environment, command_prefix=prefix)
+        pair = RunningPair(projects.pair, options)
+        pair.start()
+        return RunningTarget(pair.services, {EXAMPLE: f"/{pair.service_a.name}"})
     slug = projects.service.slug
-    port = free_port()
-    process = ManagedProcess(
-        "reference",
-        uvicorn_command(
-            "benchmarks.reference_app:create_app",
-            port,
-            configuration.uvicorn_arguments,
-        ),
-        log_dir / f"{configuration.name}-reference-{port}.log",
-        env={
-            **environment,
-            "PYTHONPATH": str(REPO_ROOT),
-            "BENCH_REFERENCE_SLUG": slug,
-        },
-        cwd=REPO_ROOT,
-    ).start()
-    _wait_or_stop([process], lambda: wait_until_listening(process, port, START_TIMEOUT))
-    return RunningTarget(
-        [process],
-        f"http://{LOOPBACK}:{port}",
-        {ROOT: "/", EXAMPLE: f"/{slug}"},
-        stop_signal=signal.SIGINT,
-    )
-
-
-def _start_pair(
-    configuration: Configuration,
-    projects: BakedProjects,
-    environment: dict[str, str],
-    log_dir: Path,
-) -> RunningTarget:
-    if projects.pair is None:
-        raise RuntimeError("the pair was not baked")
-    downstream = _start_service(
-        configuration, projects.pair.service_b, environment, log_dir
-    )
-    try:
-        front = _start_service(
-            configuration,
-            projects.pair.service_a,
-            environment,
-            log_dir,
-            extra={"SERVICE_DOWNSTREAM_URL": downstream.base_url},
+    paths = {ROOT: "/", EXAMPLE: f"/{slug}"}
+    app = App.baked(projects.service)
+    stop_signal = signal.SIGTERM
+    if configuration.kind == REFERENCE:
+        app, stop_signal = REFERENCE_APP, signal.SIGINT
+        environment = {**environment, "BENCH_REFERENCE_SLUG": slug}
+    elif configuration.factory is not None:
+        app = replace(
+            app,
+            factory=configuration.factory,
+            pythonpath=(*app.pythonpath, TEMPLATE_DIR),
         )
-    except BaseException:
-        downstream.stop()
-        raise
-    return RunningTarget(
-        [*downstream.processes, *front.processes], front.base_url, front.paths
+        environment = {**environment, "BENCH_APP_PACKAGE": slug}
+    service = start_service(
+        app,
+        log_dir,
+        env=environment,
+        arguments=configuration.uvicorn_arguments,
+        prefix=prefix,
     )
-
-
-def _wait_or_stop(processes: list[ManagedProcess], wait: Callable[[], object]) -> None:
-    try:
-        wait()
-    except BaseException:
-        for process in processes:
-            process.stop(timeout=STOP_TIMEOUT)
-        raise
-
-
-def wait_until_listening(process: ManagedProcess, port: int, timeout: float) -> None:
-    """Wait for the port to accept a connection: uvicorn listens once it is ready."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.exit_code() is not None:
-            raise RuntimeError(
-                f"{process.name} exited before listening:\n{process.log_tail()}"
-            )
-        try:
-            with socket.create_connection((LOOPBACK, port), timeout=0.5):
-                return
-        except OSError:
-            time.sleep(0.1)
-    raise RuntimeError(
-        f"{process.name} did not listen on {port} within {timeout} s:\n"
-        f"{process.log_tail()}"
-    )
-
-
-def _wait_for_exit(process: ManagedProcess, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while process.exit_code() is None and time.monotonic() < deadline:
-        time.sleep(0.05)
+    return RunningTarget([service], paths, stop_signal)

@@ -11,15 +11,19 @@ receiver per measured run keeps its memory (it stores every span) bounded.
 
 from __future__ import annotations
 
+import contextlib
 import re
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
+from benchmarks.configurations import COLLECTOR_GRPC, COLLECTOR_HTTP, Configuration
 from benchmarks.cpu_pinning import LOAD_CORE, pinned
-from pair_demo.processes import ManagedProcess
+from service_harness.environment import scrubbed_environment
+from service_harness.processes import ManagedProcess
+from service_harness.projects import TEMPLATE_DIR
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
 START_TIMEOUT = 20.0
 POLL_SECONDS = 0.05
 _LISTENING = re.compile(r"otlp_receiver listening grpc=([\d.]+:\d+) http=([\d.]+:\d+)")
@@ -29,7 +33,7 @@ _EXPORT = re.compile(r"(?:grpc|http) export: (\d+) span\(s\)")
 class SpanCounter:
     """A receiver process on loopback; `received()` sums the spans it logged."""
 
-    def __init__(self, log_path: Path, environ: dict[str, str]) -> None:
+    def __init__(self, log_path: Path) -> None:
         command = pinned(
             LOAD_CORE,
             [
@@ -43,7 +47,11 @@ class SpanCounter:
             ],
         )
         self.process = ManagedProcess(
-            "otlp_receiver", command, log_path, env=environ, cwd=REPO_ROOT
+            "otlp_receiver",
+            command,
+            log_path,
+            env=scrubbed_environment(),
+            cwd=TEMPLATE_DIR,
         )
         self.grpc_endpoint = ""
         self.http_endpoint = ""
@@ -52,7 +60,7 @@ class SpanCounter:
         self.process.start()
         deadline = time.monotonic() + START_TIMEOUT
         while time.monotonic() < deadline:
-            match = _LISTENING.search(self._log())
+            match = _LISTENING.search(self.process.log_text())
             if match:
                 self.grpc_endpoint = f"http://{match.group(1)}"
                 self.http_endpoint = f"http://{match.group(2)}"
@@ -66,7 +74,7 @@ class SpanCounter:
         )
 
     def received(self) -> int:
-        return count_logged_spans(self._log())
+        return count_logged_spans(self.process.log_text())
 
     def stop(self) -> None:
         self.process.stop()
@@ -77,11 +85,17 @@ class SpanCounter:
     def __exit__(self, *exc_info: object) -> None:
         self.stop()
 
-    def _log(self) -> str:
-        try:
-            return self.process.log_path.read_text(encoding="utf-8", errors="replace")
-        except FileNotFoundError:
-            return ""
+
+@contextlib.contextmanager
+def counting_spans(
+    configuration: Configuration, log_dir: Path
+) -> Iterator[SpanCounter | None]:
+    """A counter for a configuration that exports to a collector, else None."""
+    if configuration.collector not in (COLLECTOR_GRPC, COLLECTOR_HTTP):
+        yield None
+        return
+    with SpanCounter(log_dir / f"{configuration.name}-receiver.log") as counter:
+        yield counter
 
 
 def count_logged_spans(log_text: str) -> int:

@@ -18,7 +18,8 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+from service_harness.projects import TEMPLATE_DIR
+
 # Far above the suite's few minutes; a hung suite must not hang the benchmark.
 TIMEOUT_SECONDS = 30 * 60
 SUMMARY = re.compile(r"^=+ (.*\b(passed|failed|error|errors|skipped)\b.*) =+$")
@@ -32,7 +33,7 @@ class SuiteTiming:
     returncode: int
 
 
-def time_test_suite(repo_root: Path = REPO_ROOT) -> SuiteTiming:
+def time_test_suite(repo_root: Path = TEMPLATE_DIR) -> SuiteTiming:
     started = datetime.now(timezone.utc)
     began = time.monotonic()
     completed = subprocess.run(

@@ -8,7 +8,7 @@ report beside the figures they come from, and nothing exits non-zero on them.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from benchmarks.configurations import EXAMPLE, ROOT
@@ -17,6 +17,20 @@ from benchmarks.summary import Row, find
 
 BATCH_COLLECTOR_UP = ("batch-grpc", "batch-http", "reference", "pair-batch-grpc")
 SIMPLE_COLLECTOR_UP = ("simple-grpc",)
+# What each processor's ratio with the collector down must keep of its ratio
+# with the collector up: (configuration, target, check(down, up)).
+COLLECTOR_DOWN_TARGETS: tuple[tuple[str, str, Callable[[float, float], bool]], ...] = (
+    (
+        "batch-grpc",
+        "batch, collector down, within 0.05 of up",
+        lambda down, up: down >= up - 0.05,
+    ),
+    (
+        "simple-grpc",
+        "simple, collector down, >= half of up",
+        lambda down, up: down >= up / 2,
+    ),
+)
 
 
 @dataclass(frozen=True)
@@ -56,8 +70,12 @@ def evaluate(rows: Sequence[Row], outage: OutageMemory | None) -> list[Verdict]:
         _ratio_at_least(rows, "pair-batch-grpc", EXAMPLE, 0.80, "the pair >= 0.80")
     )
     for endpoint in (ROOT, EXAMPLE):
-        verdicts.append(_down_close_to_up(rows, endpoint))
-        verdicts.append(_simple_down_not_stalled(rows, endpoint))
+        for up_name, target, holds in COLLECTOR_DOWN_TARGETS:
+            verdicts.append(
+                _down_against_up(
+                    rows, up_name, endpoint, f"{target} on {_label(endpoint)}", holds
+                )
+            )
     verdicts.append(
         _no_span_lost(rows, BATCH_COLLECTOR_UP, "batch processors, collector up")
     )
@@ -99,31 +117,20 @@ def _p99_at_most(
     )
 
 
-def _down_close_to_up(rows: Sequence[Row], endpoint: str) -> Verdict:
-    target = f"batch, collector down, within 0.05 of up on {_label(endpoint)}"
-    up, down = (
-        find(rows, "batch-grpc", endpoint),
-        find(rows, "batch-grpc-down", endpoint),
-    )
+def _down_against_up(
+    rows: Sequence[Row],
+    up_name: str,
+    endpoint: str,
+    target: str,
+    holds: Callable[[float, float], bool],
+) -> Verdict:
+    """`holds(down ratio, up ratio)` for a configuration and its collector-down run."""
+    up = find(rows, up_name, endpoint)
+    down = find(rows, f"{up_name}-down", endpoint)
     if up is None or down is None or up.ratio is None or down.ratio is None:
         return Verdict(target, "n/a", None)
     return Verdict(
-        target,
-        f"{_fmt(down.ratio)} vs {_fmt(up.ratio)}",
-        down.ratio >= up.ratio - 0.05,
-    )
-
-
-def _simple_down_not_stalled(rows: Sequence[Row], endpoint: str) -> Verdict:
-    target = f"simple, collector down, >= half of up on {_label(endpoint)}"
-    up = find(rows, "simple-grpc", endpoint)
-    down = find(rows, "simple-grpc-down", endpoint)
-    if up is None or down is None or up.ratio is None or down.ratio is None:
-        return Verdict(target, "n/a", None)
-    return Verdict(
-        target,
-        f"{_fmt(down.ratio)} vs {_fmt(up.ratio)}",
-        down.ratio >= up.ratio / 2,
+        target, f"{_fmt(down.ratio)} vs {_fmt(up.ratio)}", holds(down.ratio, up.ratio)
     )
 
 

@@ -3,8 +3,8 @@
 import dataclasses
 from pathlib import Path
 
-TEMPLATE_DIR = Path(__file__).resolve().parent.parent
-EXAMPLE = TEMPLATE_DIR / "examples" / "service_a.yaml"
+from service_harness.projects import SERVICE_A_CONFIG
+from service_harness.projects import bake as bake_project
 
 
 @dataclasses.dataclass(frozen=True)
@@ -30,18 +30,8 @@ def module_name(relative_path: Path) -> str:
 
 def bake(work_dir: Path) -> BakedService:
     """`cookiecutter --no-input --config-file examples/service_a.yaml` into work_dir."""
-    from cookiecutter.main import cookiecutter
-
-    root = Path(
-        cookiecutter(
-            str(TEMPLATE_DIR),
-            no_input=True,
-            config_file=str(EXAMPLE),
-            output_dir=str(work_dir),
-        )
-    )
-    (package,) = [path.parent.name for path in (root / "src").glob("*/__init__.py")]
-    return BakedService(root, package)
+    baked = bake_project(work_dir, SERVICE_A_CONFIG)
+    return BakedService(baked.project_dir, baked.slug)
 
 
 def select_modules(service: BakedService, names: list[str]) -> dict[str, Path]:

@@ -26,6 +26,7 @@ from pathlib import Path
 
 from mutation.baked_service import BakedService
 from mutation.mutant import Mutant
+from service_harness.environment import scrubbed_environment
 
 Assignment = ast.Assign | ast.AnnAssign
 
@@ -200,14 +201,11 @@ def run_sources(
 
 
 def run_suite(project: Path, timeout: float) -> str:
-    environment = {
-        name: value
-        for name, value in os.environ.items()
-        if not name.startswith(("OTEL_", "SERVICE_", "MUTANT_"))
-    }
     # A stale .pyc of the unmutated module must never stand in for the mutant
     # (same size, same second): compile from source every time.
-    environment["PYTHONDONTWRITEBYTECODE"] = "1"
+    environment = scrubbed_environment(
+        {"PYTHONDONTWRITEBYTECODE": "1"}, drop=("MUTANT_",)
+    )
     command = [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider"]
     process = subprocess.Popen(
         command,

@@ -16,10 +16,11 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-from mutation.baked_service import TEMPLATE_DIR, BakedService, module_name
+from mutation.baked_service import BakedService, module_name
 from mutation.message_only import Function, is_message_only
 from mutation.mutant import Mutant
 from mutation.subprocess_site import HITS_VARIABLE
+from service_harness.projects import TEMPLATE_DIR
 
 # A mutant's tests get (their own time + TIMEOUT_CONSTANT) x TIMEOUT_MULTIPLIER
 # seconds of wall clock. mutmut times a test's call only, not its teardown (the

@@ -43,14 +43,6 @@ class ReceivedSpan:
         # A clock going backwards on the sender must not yield negative durations.
         return max(self.end_ns - self.start_ns, 0)
 
-    @property
-    def duration_ms(self) -> float:
-        return self.duration_ns / 1_000_000
-
-    @property
-    def is_root(self) -> bool:
-        return self.parent_span_id is None
-
 
 @dataclass(frozen=True)
 class ExportRecord:

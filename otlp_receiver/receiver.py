@@ -133,6 +133,10 @@ class OtlpReceiver:
         """Base URL for OTLP/HTTP; exporters append ``/v1/traces``."""
         return self._endpoint("HTTP", self.http_port)
 
+    def endpoint(self, protocol: str) -> str:
+        """The endpoint for an exporter's OTLP protocol (``grpc`` or ``http/...``)."""
+        return self.grpc_endpoint if protocol == "grpc" else self.http_endpoint
+
     # received data
 
     def spans(self) -> list[ReceivedSpan]:

@@ -27,20 +27,20 @@ from pathlib import Path
 from types import FrameType
 
 from otlp_receiver import OtlpReceiver, ReceivedSpan
-from pair_demo.health import ServiceNotHealthy
-from pair_demo.pair import PROCESSORS, PROTOCOLS, PairOptions, RunningPair
-from pair_demo.projects import (
-    SERVICE_A_CONFIG,
-    SERVICE_B_CONFIG,
+from pair_demo.trace_check import PAIR_CHAIN, find_problems, root_span
+from pair_demo.traceparent import crossed_header
+from service_harness.environment import tracing_environment
+from service_harness.health import ServiceNotHealthy
+from service_harness.matrix import PROCESSORS, PROTOCOLS
+from service_harness.pair import PairOptions, RunningPair
+from service_harness.projects import (
     TEMPLATE_DIR,
     BakedPair,
     ProjectSetupError,
-    bake_from_config,
+    bake_pair,
     install_editable,
     uninstall,
 )
-from pair_demo.trace_check import PAIR_CHAIN, find_problems, root_span
-from pair_demo.traceparent import crossed_header
 
 TRACE_TIMEOUT = 20.0
 
@@ -98,13 +98,8 @@ def handle_stop_signals() -> None:
     signal.signal(signal.SIGTERM, request_stop)
 
 
-def bake(scratch: Path) -> BakedPair:
-    services = []
-    for config in (SERVICE_B_CONFIG, SERVICE_A_CONFIG):
-        stage(f"baking {config.stem} from {config.relative_to(TEMPLATE_DIR)}")
-        services.append(bake_from_config(config, scratch))
-    service_b, service_a = services
-    return BakedPair(service_a=service_a, service_b=service_b)
+def announce_bake(config_file: Path) -> None:
+    stage(f"baking {config_file.stem} from {config_file.relative_to(TEMPLATE_DIR)}")
 
 
 def install(baked: BakedPair) -> None:
@@ -119,13 +114,10 @@ def start_receiver(protocol: str) -> OtlpReceiver:
     receiver = OtlpReceiver(
         grpc_port=0 if grpc else None, http_port=None if grpc else 0
     ).start()
-    endpoint = receiver_endpoint(receiver, protocol)
-    stage(f"local OTLP receiver listening for {protocol} at {endpoint}")
+    stage(
+        f"local OTLP receiver listening for {protocol} at {receiver.endpoint(protocol)}"
+    )
     return receiver
-
-
-def receiver_endpoint(receiver: OtlpReceiver, protocol: str) -> str:
-    return receiver.grpc_endpoint if protocol == "grpc" else receiver.http_endpoint
 
 
 def wait_for_trace(receiver: OtlpReceiver, processor: str) -> list[ReceivedSpan]:
@@ -161,15 +153,15 @@ def run_pair(args: argparse.Namespace, baked: BakedPair, scratch: Path) -> list[
     receiver = start_receiver(args.protocol)
     try:
         options = PairOptions(
-            protocol=args.protocol,
-            processor=args.processor,
-            collector_endpoint=receiver_endpoint(receiver, args.protocol),
             log_dir=scratch / "logs",
+            env=tracing_environment(
+                args.protocol, receiver.endpoint(args.protocol), args.processor
+            ),
             import_from_source=args.no_install,
             use_example_ports=not args.free_ports,
         )
         with RunningPair(baked, options, report=stage) as pair:
-            stage(f"calling GET {pair.service_a.route_url}")
+            stage(f"calling GET {pair.route_url}")
             answer = pair.call_service_a()
             stage(f"service_a answered HTTP {answer.status}:")
             detail(json.dumps(answer.body, indent=2))
@@ -213,7 +205,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     baked: BakedPair | None = None
     installed = False
     try:
-        baked = bake(scratch)
+        baked = bake_pair(scratch, announce_bake)
         if not args.no_install:
             # Set first: a half-finished install is uninstalled too.
             installed = True

@@ -1,16 +1,19 @@
-"""Shared by the template's tests: the answer combinations and how to check a bake."""
+"""Shared by the template's tests: how to check a bake and run what it made.
 
-import os
+The answer combinations are service_harness.matrix's, shared with the harness.
+"""
+
 import subprocess
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 
 import tomllib
 from packaging.requirements import Requirement
 
-TEMPLATE_DIR = Path(__file__).resolve().parent.parent
-PROCESSORS = ("batch", "simple")
-PROTOCOLS = ("grpc", "http/protobuf")
+from service_harness.environment import scrubbed_environment
+from service_harness.projects import BakedService
+
 EXPORTER_PACKAGES = {
     "grpc": "opentelemetry-exporter-otlp-proto-grpc",
     "http/protobuf": "opentelemetry-exporter-otlp-proto-http",
@@ -23,26 +26,6 @@ BASE_DEPENDENCIES = {
     "opentelemetry-sdk",
 }
 CLIENT_DEPENDENCIES = {"requests", "opentelemetry-instrumentation-requests"}
-
-COMBINATIONS = [
-    {
-        "span_processor": processor,
-        "otlp_protocol": protocol,
-        "include_downstream_client": client,
-    }
-    for processor in PROCESSORS
-    for protocol in PROTOCOLS
-    for client in (False, True)
-]
-
-
-def combination_id(answers: dict) -> str:
-    """A readable test id, e.g. `processor:batch-protocol:grpc-client:no`."""
-    client = "yes" if answers["include_downstream_client"] else "no"
-    return (
-        f"processor:{answers['span_processor']}"
-        f"-protocol:{answers['otlp_protocol']}-client:{client}"
-    )
 
 
 def expected_dependencies(answers: dict) -> set[str]:
@@ -58,22 +41,14 @@ def declared_dependencies(project_dir: Path) -> set[str]:
     return {Requirement(spec).name for spec in project["dependencies"]}
 
 
-def environment_without_tracing_variables() -> dict[str, str]:
-    """The caller's environment minus the variables the generated service reads."""
-    return {
-        name: value
-        for name, value in os.environ.items()
-        if not name.startswith(("OTEL_", "SERVICE_"))
-    }
-
-
 def run(
-    command: list[str], cwd: Path, timeout: float = 300
+    command: list[str], cwd: Path, timeout: float = 300, env: Mapping[str, str] = {}
 ) -> subprocess.CompletedProcess:
+    """``command`` in the scrubbed environment, plus ``env``."""
     return subprocess.run(
         command,
         cwd=cwd,
-        env=environment_without_tracing_variables(),
+        env=scrubbed_environment(env),
         capture_output=True,
         text=True,
         timeout=timeout,
@@ -94,10 +69,15 @@ def text_files(project_dir: Path):
                 continue
 
 
-def bake_with_client(cookies_session, slug: str) -> Path:
-    """A project with the downstream client, baked once per test module."""
-    result = cookies_session.bake(
-        extra_context={"project_slug": slug, "include_downstream_client": True}
-    )
+def bake_checked(cookies_session, answers: dict) -> BakedService:
+    """A project baked by pytest-cookies, asserted to have baked cleanly."""
+    result = cookies_session.bake(extra_context=answers)
     assert result.exit_code == 0, result.exception
-    return result.project_path
+    return BakedService(result.project_path.name, result.project_path)
+
+
+def bake_with_client(cookies_session, slug: str) -> BakedService:
+    """A project with the downstream client, baked once per test module."""
+    return bake_checked(
+        cookies_session, {"project_slug": slug, "include_downstream_client": True}
+    )

@@ -20,7 +20,8 @@ import yaml
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
-from baking import PROTOCOLS, TEMPLATE_DIR
+from service_harness.matrix import CODE_VARIANTS, combination_id
+from service_harness.projects import TEMPLATE_DIR
 
 PORT_ANSWER = 8123
 OTLP_PORTS = {"grpc": 4317, "http/protobuf": 4318}
@@ -30,21 +31,12 @@ EXAMPLES_DIR = TEMPLATE_DIR / "examples"
 PAIR_COMPOSE = EXAMPLES_DIR / "docker-compose.pair.yml"
 
 
-@pytest.fixture(
-    scope="module",
-    params=[(protocol, client) for protocol in PROTOCOLS for client in (False, True)],
-    ids=lambda param: f"protocol:{param[0]}-client:{'yes' if param[1] else 'no'}",
-)
+@pytest.fixture(scope="module", params=CODE_VARIANTS, ids=combination_id)
 def baked(request, cookies_session):
-    protocol, client = request.param
-    answers = {
-        "otlp_protocol": protocol,
-        "service_port": PORT_ANSWER,
-        "include_downstream_client": client,
-    }
+    answers = {**request.param, "service_port": PORT_ANSWER}
     result = cookies_session.bake(extra_context=answers)
     assert result.exit_code == 0, result.exception
-    return protocol, result.project_path
+    return request.param["otlp_protocol"], result.project_path
 
 
 def dockerfile_instructions(text: str) -> list[tuple[str, str]]:

@@ -8,7 +8,6 @@ Everything is a local path: no network.
 """
 
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -16,7 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from baking import TEMPLATE_DIR
+from service_harness.environment import scrubbed_environment
+from service_harness.projects import TEMPLATE_DIR
 
 TEMPLATE_PARTS = ("cookiecutter.json", "hooks", "template_filters.py")
 PROJECT_TEMPLATE = "{{cookiecutter.project_slug}}"
@@ -30,18 +30,15 @@ NEW_README_LINE = "Updated by the template: this line came with `cruft update`."
 
 def isolated_environment(home: Path) -> dict[str, str]:
     """No user config, no tracing variables, and git limited to local paths."""
-    environment = {
-        name: value
-        for name, value in os.environ.items()
-        if not name.startswith(("OTEL_", "SERVICE_", "GIT_"))
-    }
-    environment.update(
-        HOME=str(home),
-        GIT_CONFIG_NOSYSTEM="1",
-        GIT_ALLOW_PROTOCOL="file",
-        GIT_TERMINAL_PROMPT="0",
+    return scrubbed_environment(
+        {
+            "HOME": str(home),
+            "GIT_CONFIG_NOSYSTEM": "1",
+            "GIT_ALLOW_PROTOCOL": "file",
+            "GIT_TERMINAL_PROMPT": "0",
+        },
+        drop=("GIT_",),
     )
-    return environment
 
 
 def run(command: list[str], cwd: Path, env: dict[str, str]):

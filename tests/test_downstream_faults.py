@@ -7,17 +7,22 @@ A refused connection is a port nothing listens on.
 """
 
 import json
-import threading
 import time
 import urllib.error
 import urllib.request
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
 from baking import bake_with_client
+from loopback_traffic import (
+    StandInDownstream,
+    drive,
+    drive_in_background,
+    latency_summary,
+)
 from otlp_receiver import OtlpReceiver
-from service_harness import drive, latency_summary, refused_endpoint, running_service
+from service_harness.ports import refused_endpoint
+from service_harness.services import App, running_service
 
 SLUG = "fault_caller"
 READ_TIMEOUT = 1.0
@@ -25,47 +30,12 @@ CONNECT_TIMEOUT = 1.0
 ANSWER_MARGIN = 0.5
 
 
-class SwitchableDownstream:
-    """A loopback HTTP server whose answer the test chooses per call."""
-
-    def __init__(self) -> None:
-        self.mode = "ok"
-        self.release = threading.Event()
-        downstream = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                if downstream.mode == "hang":
-                    downstream.release.wait(10)
-                    return
-                status, body = {
-                    "ok": (200, b'{"ok": true}'),
-                    "error": (500, b'{"error": "boom"}'),
-                    "not-json": (200, b"<html>oops</html>"),
-                }[downstream.mode]
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, format: str, *args: object) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    def __enter__(self) -> "SwitchableDownstream":
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.release.set()
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join(5)
+# What the stand-in service_b answers in each mode; None: it hangs.
+ANSWERS = {
+    "error": (500, b'{"error": "boom"}'),
+    "not-json": (200, b"<html>oops</html>"),
+    "hang": None,
+}
 
 
 @pytest.fixture(scope="module")
@@ -119,11 +89,11 @@ def test_bad_downstream_answers_json_in_time_with_error_spans(
 ):
     with (
         OtlpReceiver(grpc_port=0, http_port=None) as receiver,
-        SwitchableDownstream() as downstream,
+        StandInDownstream() as downstream,
     ):
-        downstream.mode = mode
+        downstream.answer = ANSWERS[mode]
         env = service_env(receiver, downstream.url)
-        with running_service(project, SLUG, env, tmp_path) as service:
+        with running_service(App.baked(project), tmp_path, env) as service:
             status, body, took = call_example(service.base_url)
             spans = spans_of_one_call(receiver)
 
@@ -144,7 +114,7 @@ def test_refused_downstream_answers_502_in_time_with_error_spans(
 ):
     with OtlpReceiver(grpc_port=0, http_port=None) as receiver:
         env = service_env(receiver, refused_endpoint())
-        with running_service(project, SLUG, env, tmp_path) as service:
+        with running_service(App.baked(project), tmp_path, env) as service:
             status, body, took = call_example(service.base_url)
             spans = spans_of_one_call(receiver)
 
@@ -162,17 +132,12 @@ def test_health_check_stays_fast_while_calls_hang_on_the_downstream(
 ):
     with (
         OtlpReceiver(grpc_port=0, http_port=None) as receiver,
-        SwitchableDownstream() as downstream,
+        StandInDownstream() as downstream,
     ):
-        downstream.mode = "hang"
+        downstream.answer = ANSWERS["hang"]
         env = service_env(receiver, downstream.url)
-        with running_service(project, SLUG, env, tmp_path) as service:
-            hung = []
-            callers = threading.Thread(
-                target=lambda: hung.extend(drive(service.port, f"/{SLUG}", 60, 60)),
-                daemon=True,
-            )
-            callers.start()
+        with running_service(App.baked(project), tmp_path, env) as service:
+            callers, hung = drive_in_background(service.port, f"/{SLUG}", 60, 60)
             time.sleep(0.3)
             health = drive(service.port, "/healthz", 20, concurrency=1)
             callers.join(30)

@@ -6,55 +6,48 @@ in the "measured figures" section at the end of the run.
 """
 
 import signal
-import threading
 import time
 
 import pytest
 
-from otlp_receiver import OtlpReceiver
-from pair_demo.ports import free_port
-from service_harness import (
+from baking import bake_checked
+from loopback_traffic import (
     SilentListener,
     drive,
+    drive_in_background,
     latency_summary,
-    refused_endpoint,
-    running_service,
 )
+from otlp_receiver import OtlpReceiver
+from service_harness.environment import tracing_environment
+from service_harness.matrix import PROTOCOLS, RUNTIME_VARIANTS, combination_id
+from service_harness.ports import free_port, refused_endpoint
+from service_harness.services import App, running_service
 
-PROTOCOLS = ("grpc", "http/protobuf")
-PROCESSORS = ("batch", "simple")
-COMBINATIONS = [(p, s) for p in PROTOCOLS for s in PROCESSORS]
 # What export may add to a request, at most.
 EXPORT_SLOWDOWN_BOUND = 0.250
 
 
-def combination_id(combination) -> str:
-    protocol, processor = combination
-    return f"protocol:{protocol}-processor:{processor}"
-
-
 @pytest.fixture(scope="module")
 def baked(cookies_session):
-    """One baked service with the client per protocol: (project dir, slug)."""
-    projects = {}
-    for protocol in PROTOCOLS:
-        slug = "fault_" + protocol.split("/")[0]
-        result = cookies_session.bake(
-            extra_context={
-                "project_slug": slug,
-                "otlp_protocol": protocol,
-                "include_downstream_client": True,
-            }
+    """One baked service with the client per protocol, as an App to serve."""
+    return {
+        protocol: App.baked(
+            bake_checked(
+                cookies_session,
+                {
+                    "project_slug": "fault_" + protocol.split("/")[0],
+                    "otlp_protocol": protocol,
+                    "include_downstream_client": True,
+                },
+            )
         )
-        assert result.exit_code == 0, result.exception
-        projects[protocol] = (result.project_path, slug)
-    return projects
+        for protocol in PROTOCOLS
+    }
 
 
 def tracing_env(protocol: str, processor: str, endpoint: str) -> dict[str, str]:
     return {
-        "OTEL_EXPORTER_OTLP_ENDPOINT": endpoint,
-        "SERVICE_SPAN_PROCESSOR": processor,
+        **tracing_environment(protocol, endpoint, processor),
         # Export within half a second, so the tests see an outage without
         # waiting out the default five-second batch delay.
         "OTEL_BSP_SCHEDULE_DELAY": "500",
@@ -73,10 +66,6 @@ def wait_for_log_line(service, text: str, timeout: float) -> bool:
     return False
 
 
-def receiver_endpoint(receiver: OtlpReceiver, protocol: str) -> str:
-    return receiver.grpc_endpoint if protocol == "grpc" else receiver.http_endpoint
-
-
 def assert_both_loads_unharmed(figures, sequential, concurrent) -> None:
     """200 sequential and 200 concurrent requests: none failed, none slowed."""
     assert_no_slow_or_failed_request(sequential, 200)
@@ -93,15 +82,14 @@ def assert_no_slow_or_failed_request(outcomes, expected: int) -> None:
     assert slowest < EXPORT_SLOWDOWN_BOUND, f"slowest request took {slowest:.3f} s"
 
 
-@pytest.mark.parametrize("combination", COMBINATIONS, ids=combination_id)
+@pytest.mark.parametrize("combination", RUNTIME_VARIANTS, ids=combination_id)
 def test_collector_down_from_the_start_slows_no_request(
     baked, tmp_path, figures, combination
 ):
-    protocol, processor = combination
-    project_dir, slug = baked[protocol]
+    protocol, processor = combination["otlp_protocol"], combination["span_processor"]
     env = tracing_env(protocol, processor, refused_endpoint())
 
-    with running_service(project_dir, slug, env, tmp_path) as service:
+    with running_service(baked[protocol], tmp_path, env) as service:
         sequential = drive(service.port, "/", 200, concurrency=1)
         reported = wait_for_log_line(service, OUTAGE_LINE, timeout=10)
         concurrent = drive(service.port, "/", 200, concurrency=8)
@@ -113,16 +101,15 @@ def test_collector_down_from_the_start_slows_no_request(
     assert "Traceback" not in log
 
 
-@pytest.mark.parametrize("combination", COMBINATIONS, ids=combination_id)
+@pytest.mark.parametrize("combination", RUNTIME_VARIANTS, ids=combination_id)
 def test_collector_that_never_answers_slows_no_request(
     baked, tmp_path, figures, combination
 ):
-    protocol, processor = combination
-    project_dir, slug = baked[protocol]
+    protocol, processor = combination["otlp_protocol"], combination["span_processor"]
 
     with SilentListener() as hung_collector:
         env = tracing_env(protocol, processor, hung_collector.url)
-        with running_service(project_dir, slug, env, tmp_path) as service:
+        with running_service(baked[protocol], tmp_path, env) as service:
             sequential = drive(service.port, "/", 200, concurrency=1)
             concurrent = drive(service.port, "/", 200, concurrency=8)
             log = service.log()
@@ -131,24 +118,18 @@ def test_collector_that_never_answers_slows_no_request(
     assert "Traceback" not in log
 
 
-@pytest.mark.parametrize("combination", COMBINATIONS, ids=combination_id)
+@pytest.mark.parametrize("combination", RUNTIME_VARIANTS, ids=combination_id)
 def test_collector_back_after_an_outage_receives_new_spans_within_ten_seconds(
     baked, tmp_path, figures, combination
 ):
-    protocol, processor = combination
-    project_dir, slug = baked[protocol]
+    protocol, processor = combination["otlp_protocol"], combination["span_processor"]
     grpc_port, http_port = free_port(), free_port()
     first = OtlpReceiver(grpc_port=grpc_port, http_port=http_port).start()
-    env = tracing_env(protocol, processor, receiver_endpoint(first, protocol))
+    env = tracing_env(protocol, processor, first.endpoint(protocol))
     second = OtlpReceiver(grpc_port=grpc_port, http_port=http_port)
     try:
-        with running_service(project_dir, slug, env, tmp_path) as service:
-            outcomes = []
-            load = threading.Thread(
-                target=lambda: outcomes.extend(drive(service.port, "/", 2000, 4)),
-                daemon=True,
-            )
-            load.start()
+        with running_service(baked[protocol], tmp_path, env) as service:
+            load, outcomes = drive_in_background(service.port, "/", 2000, 4)
             time.sleep(0.5)
             first.stop()
             time.sleep(1.5)
@@ -179,16 +160,10 @@ def test_collector_back_after_an_outage_receives_new_spans_within_ten_seconds(
 def test_sigterm_under_load_delivers_every_span_of_every_completed_call(
     baked, tmp_path, figures, protocol
 ):
-    project_dir, slug = baked[protocol]
     with OtlpReceiver(grpc_port=0, http_port=0) as receiver:
-        env = tracing_env(protocol, "batch", receiver_endpoint(receiver, protocol))
-        with running_service(project_dir, slug, env, tmp_path) as service:
-            outcomes = []
-            load = threading.Thread(
-                target=lambda: outcomes.extend(drive(service.port, "/", 4000, 8)),
-                daemon=True,
-            )
-            load.start()
+        env = tracing_env(protocol, "batch", receiver.endpoint(protocol))
+        with running_service(baked[protocol], tmp_path, env) as service:
+            load, outcomes = drive_in_background(service.port, "/", 4000, 8)
             time.sleep(1.5)
             service.process.stop(timeout=10)
             load.join(30)
@@ -210,9 +185,8 @@ def test_sigterm_under_load_delivers_every_span_of_every_completed_call(
 def test_sigterm_with_the_collector_down_exits_within_five_seconds(
     baked, tmp_path, figures, protocol
 ):
-    project_dir, slug = baked[protocol]
     env = tracing_env(protocol, "batch", refused_endpoint())
-    with running_service(project_dir, slug, env, tmp_path) as service:
+    with running_service(baked[protocol], tmp_path, env) as service:
         drive(service.port, "/", 300, concurrency=8)
         started = time.monotonic()
         service.process.stop(timeout=10)

@@ -1,4 +1,11 @@
-"""Every combination of answers bakes a clean project that passes its own tests."""
+"""Every combination of answers bakes a clean project; each variant of the generated
+code passes its own tests.
+
+``span_processor`` changes one line of generated code, the default in
+``settings.py``, so the project's own suite runs once per protocol x client
+(CODE_VARIANTS) and a cheap check proves each processor answer lands as that
+default.
+"""
 
 import re
 import sys
@@ -6,14 +13,13 @@ import sys
 import pytest
 
 from baking import (
-    COMBINATIONS,
-    combination_id,
     declared_dependencies,
     expected_dependencies,
     run,
     run_generated_tests,
     text_files,
 )
+from service_harness.matrix import CODE_VARIANTS, COMBINATIONS, combination_id
 
 LEFTOVER_MARKERS = ("{{", "{%", "cookiecutter.")
 # GitHub Actions' own expressions, `${{ matrix.python-version }}` in the generated
@@ -21,12 +27,20 @@ LEFTOVER_MARKERS = ("{{", "{%", "cookiecutter.")
 GITHUB_EXPRESSION = re.compile(r"\$\{\{[^{}]*\}\}")
 
 
-@pytest.fixture(scope="module", params=COMBINATIONS, ids=combination_id)
-def baked(request, cookies_session):
-    answers = request.param
+def bake_answers(cookies_session, answers):
     result = cookies_session.bake(extra_context=answers)
     assert result.exit_code == 0, result.exception
     return answers, result.project_path
+
+
+@pytest.fixture(scope="module", params=COMBINATIONS, ids=combination_id)
+def baked(request, cookies_session):
+    return bake_answers(cookies_session, request.param)
+
+
+@pytest.fixture(scope="module", params=CODE_VARIANTS, ids=combination_id)
+def baked_code_variant(request, cookies_session):
+    return bake_answers(cookies_session, request.param)
 
 
 def test_bake_succeeds_with_the_project_named_after_the_slug(baked):
@@ -91,8 +105,21 @@ def test_client_files_exist_only_with_the_client(baked):
     assert present == [answers["include_downstream_client"]] * len(client_files)
 
 
-def test_generated_project_tests_pass(baked):
-    _, project_dir = baked
+def test_the_processor_answer_is_the_settings_default(baked):
+    answers, project_dir = baked
+    probe = "from my_service.settings import Settings; print(Settings().span_processor)"
+
+    result = run(
+        [sys.executable, "-c", probe],
+        project_dir,
+        env={"PYTHONPATH": str(project_dir / "src")},
+    )
+
+    assert result.stdout.strip() == answers["span_processor"], result.stderr
+
+
+def test_generated_project_tests_pass(baked_code_variant):
+    _, project_dir = baked_code_variant
 
     result = run_generated_tests(project_dir)
 

@@ -9,7 +9,8 @@ import pytest
 import tomllib
 from cookiecutter.environment import StrictEnvironment
 
-from baking import TEMPLATE_DIR, declared_dependencies, run_generated_tests
+from baking import declared_dependencies, run_generated_tests
+from service_harness.projects import TEMPLATE_DIR
 
 HOOKS_DIR = TEMPLATE_DIR / "hooks"
 VALID_ANSWERS = {

@@ -7,9 +7,7 @@ plays the downstream and records the headers it receives.
 """
 
 import sys
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from fastapi.testclient import TestClient
@@ -20,6 +18,8 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import (
     InMemorySpanExporter,
 )
+
+from loopback_traffic import StandInDownstream
 from w3c_trace_context import tracestate_problems, valid_parent
 
 SLUG = "header_probe"
@@ -67,31 +67,9 @@ HOSTILE_TRACESTATES = {
 
 
 @pytest.fixture(scope="module")
-def downstream() -> Iterator[tuple[str, list[dict[str, str]]]]:
-    received: list[dict[str, str]] = []
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            received.append({k.lower(): v for k, v in self.headers.items()})
-            body = b'{"ok": true}'
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, format: str, *args: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}", received
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(5)
+def downstream() -> Iterator[StandInDownstream]:
+    with StandInDownstream() as stand_in:
+        yield stand_in
 
 
 @pytest.fixture(scope="module")
@@ -107,13 +85,12 @@ def service(cookies_session, downstream):
         from header_probe.settings import Settings
         from header_probe.telemetry import build_resource
 
-        url, received = downstream
         exporter = InMemorySpanExporter()
         provider = TracerProvider(resource=build_resource())
         provider.add_span_processor(SimpleSpanProcessor(exporter))
-        app = create_app(Settings(SERVICE_DOWNSTREAM_URL=url), provider)
+        app = create_app(Settings(SERVICE_DOWNSTREAM_URL=downstream.url), provider)
         with TestClient(app) as client:
-            yield client, exporter, received
+            yield client, exporter, downstream.received
     finally:
         sys.path.remove(str(result.project_path / "src"))
 

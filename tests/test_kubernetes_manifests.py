@@ -14,7 +14,8 @@ from urllib.parse import urlsplit
 import pytest
 import yaml
 
-from baking import PROTOCOLS, TEMPLATE_DIR
+from service_harness.matrix import PROTOCOLS
+from service_harness.projects import TEMPLATE_DIR
 
 PORT_ANSWER = 8123
 OTLP_PORTS = {"grpc": 4317, "http/protobuf": 4318}

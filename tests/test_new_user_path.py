@@ -8,49 +8,17 @@ and checks that a request's spans reach a real OTLP receiver on loopback.
 
 import json
 import signal
-import socket
-import subprocess
-import time
 import urllib.error
 import urllib.request
 import venv
 
 import pytest
 
-from baking import environment_without_tracing_variables, run
+from baking import run
 from otlp_receiver import OtlpReceiver
+from service_harness.services import App, running_service
 
 INSTALL_TIMEOUT = 600
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def wait_until_healthy(url: str, process: subprocess.Popen, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise AssertionError(f"uvicorn exited with {process.returncode}")
-        try:
-            with urllib.request.urlopen(url, timeout=1) as response:
-                if response.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.1)
-    raise AssertionError(f"{url} did not answer within {timeout} s")
-
-
-def stop(process: subprocess.Popen) -> None:
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(5)
 
 
 @pytest.fixture(scope="module")
@@ -95,43 +63,22 @@ def test_fresh_environment_holds_only_what_the_answers_call_for(installed_projec
 
 def test_uvicorn_serves_it_and_its_spans_reach_the_collector(installed_project):
     project_dir, python = installed_project
-    port = free_port()
+    app = App("my_service", "my_service.app:create_app", cwd=project_dir, python=python)
     with OtlpReceiver(grpc_port=0, http_port=None) as receiver:
-        environment = {
-            **environment_without_tracing_variables(),
-            "OTEL_EXPORTER_OTLP_ENDPOINT": receiver.grpc_endpoint,
-        }
-        command = [
-            python,
-            "-m",
-            "uvicorn",
-            "--factory",
-            "my_service.app:create_app",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-        ]
-        log = project_dir / "uvicorn.log"
-        with log.open("w") as output:
-            process = subprocess.Popen(
-                command, cwd=project_dir, env=environment, stdout=output, stderr=output
-            )
-        try:
-            wait_until_healthy(f"http://127.0.0.1:{port}/healthz", process, 30)
-            url = f"http://127.0.0.1:{port}/my_service"
+        env = {"OTEL_EXPORTER_OTLP_ENDPOINT": receiver.grpc_endpoint}
+        with running_service(app, project_dir, env) as service:
+            url = f"{service.base_url}/my_service"
             with urllib.request.urlopen(url, timeout=5) as answer:
                 assert answer.status == 200
                 assert json.loads(answer.read()) == {"message": "Hello from my_service"}
-        finally:
-            stop(process)
         spans = receiver.wait_for_spans(2, timeout=10)
+    log = service.log()
 
     # uvicorn re-raises SIGTERM once its graceful shutdown is done.
-    assert process.returncode in (0, -signal.SIGTERM), log.read_text()[-2000:]
-    assert "Application shutdown complete" in log.read_text()
+    assert service.process.exit_code() in (0, -signal.SIGTERM), log[-2000:]
+    assert "Application shutdown complete" in log
     names = {span.name: span for span in spans}
     server, operation = names["GET /my_service"], names["my_service_operation"]
     assert operation.parent_span_id == server.span_id
     assert {span.service_name for span in spans} == {"my_service"}
-    assert "tracing: service.name=my_service" in log.read_text()
+    assert "tracing: service.name=my_service" in log

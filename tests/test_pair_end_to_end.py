@@ -24,13 +24,15 @@ import pytest
 
 from otlp_receiver import OtlpReceiver, ReceivedSpan
 from otlp_receiver.model import group_by_trace
-from pair_demo.health import ServiceNotHealthy, wait_until_healthy
-from pair_demo.pair import PROCESSORS, PROTOCOLS, PairOptions, RunningPair
-from pair_demo.ports import free_port, port_is_free
-from pair_demo.processes import ManagedProcess, pid_is_alive
-from pair_demo.projects import BakedPair, bake_pair
 from pair_demo.trace_check import PAIR_CHAIN, find_problems
 from pair_demo.traceparent import crossed_header
+from service_harness.environment import tracing_environment
+from service_harness.health import ServiceNotHealthy, wait_until_up
+from service_harness.matrix import RUNTIME_VARIANTS, combination_id
+from service_harness.pair import PairOptions, RunningPair
+from service_harness.ports import free_port, port_is_free
+from service_harness.processes import ManagedProcess, pid_is_alive
+from service_harness.projects import BakedPair, bake_pair
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SPANS_PER_CALL = len(PAIR_CHAIN)
@@ -52,16 +54,6 @@ EXPECTED_ANSWER = {
     "service_b_response": {"message": "Hello from service_b"},
 }
 
-COMBINATIONS = [
-    (protocol, processor) for protocol in PROTOCOLS for processor in PROCESSORS
-]
-
-
-def combination_id(combination: tuple[str, str]) -> str:
-    protocol, processor = combination
-    return f"protocol:{protocol}-processor:{processor}"
-
-
 # helpers
 
 
@@ -80,14 +72,13 @@ def running_pair(
     workers: int = 1,
     extra_env: dict[str, str] = FAST_BATCH,
 ) -> Iterator[RunningPair]:
-    endpoint = receiver.grpc_endpoint if protocol == "grpc" else receiver.http_endpoint
     options = PairOptions(
-        protocol=protocol,
-        processor=processor,
-        collector_endpoint=endpoint,
         log_dir=log_dir,
+        env={
+            **tracing_environment(protocol, receiver.endpoint(protocol), processor),
+            **extra_env,
+        },
         workers=workers,
-        extra_env=extra_env,
     )
     with RunningPair(baked, options) as pair:
         yield pair
@@ -130,13 +121,14 @@ class PairRun:
         return self.traces()[first_trace_id]
 
 
-@pytest.fixture(scope="module", params=COMBINATIONS, ids=combination_id)
+@pytest.fixture(scope="module", params=RUNTIME_VARIANTS, ids=combination_id)
 def pair_run(
     request: pytest.FixtureRequest,
     baked_pair: BakedPair,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> PairRun:
-    protocol, processor = request.param
+    protocol = request.param["otlp_protocol"]
+    processor = request.param["span_processor"]
     log_dir = tmp_path_factory.mktemp("logs")
     with OtlpReceiver() as receiver:
         with running_pair(baked_pair, receiver, protocol, processor, log_dir) as pair:
@@ -332,7 +324,7 @@ def test_the_health_wait_fails_at_once_with_the_log_of_a_service_that_exited(
     process = stand_in(tmp_path, "raise SystemExit('cannot bind: port in use')")
     try:
         with pytest.raises(ServiceNotHealthy) as failure:
-            wait_until_healthy(process, f"http://127.0.0.1:{free_port()}", 10.0)
+            wait_until_up(process, free_port(), 10.0)
     finally:
         process.stop()
 
@@ -347,7 +339,7 @@ def test_the_health_wait_gives_up_after_its_bound(tmp_path: Path) -> None:
     started = time.monotonic()
     try:
         with pytest.raises(ServiceNotHealthy) as failure:
-            wait_until_healthy(process, f"http://127.0.0.1:{free_port()}", 0.5)
+            wait_until_up(process, free_port(), 0.5)
     finally:
         process.stop()
 

@@ -14,7 +14,8 @@ import pytest
 import tomllib
 import yaml
 
-from baking import TEMPLATE_DIR, run
+from baking import run
+from service_harness.projects import TEMPLATE_DIR
 
 SHA_PINNED = re.compile(r"^[\w.-]+/[\w./-]+@[0-9a-f]{40}$")
 VERSION_PINNED = re.compile(r"^[\w.-]+/[\w./-]+@v\d+\.\d+\.\d+$")

@@ -13,9 +13,11 @@ import urllib.request
 
 import pytest
 
-from baking import bake_with_client, environment_without_tracing_variables
+from baking import bake_with_client
 from otlp_receiver import OtlpReceiver
-from service_harness import refused_endpoint, running_service
+from service_harness.environment import scrubbed_environment
+from service_harness.ports import refused_endpoint
+from service_harness.services import App, running_service, uvicorn_command
 
 SLUG = "edge_caller"
 SECRETS = ("s3cr3t-token", "alice@example.com")
@@ -42,13 +44,12 @@ def test_no_query_value_reaches_any_log_line(project, tmp_path, log_format):
         "SERVICE_LOG_FORMAT": log_format,
         "SERVICE_DOWNSTREAM_URL": refused_endpoint(),
     }
-    with running_service(project, SLUG, env, tmp_path) as service:
+    with running_service(App.baked(project), tmp_path, env) as service:
         statuses = [
             get(f"{service.base_url}{path}{QUERY}")
             for path in ("/", f"/{SLUG}", "/missing")
         ]
-        process = service.process
-    output = process.log_path.read_text(encoding="utf-8", errors="replace")
+    output = service.log()
 
     assert statuses == [200, 502, 404]
     lines = output.splitlines()
@@ -63,7 +64,7 @@ def test_no_query_value_reaches_any_log_line(project, tmp_path, log_format):
         assert secret not in output
 
 
-UVICORN = [sys.executable, "-m", "uvicorn", "--factory", f"{SLUG}.app:create_app"]
+FACTORY = f"{SLUG}.app:create_app"
 BAD_ENDPOINT = ("OTEL_EXPORTER_OTLP_ENDPOINT", "garbage")
 BAD_ENDPOINT_LINE = (
     f"{SLUG}: configuration error: OTEL_EXPORTER_OTLP_ENDPOINT='garbage': "
@@ -77,11 +78,9 @@ def run_with_a_bad_setting(
     started = time.monotonic()
     result = subprocess.run(
         command,
-        env={
-            **environment_without_tracing_variables(),
-            "PYTHONPATH": str(project / "src"),
-            setting[0]: setting[1],
-        },
+        env=scrubbed_environment(
+            {"PYTHONPATH": str(project.source_dir), setting[0]: setting[1]}
+        ),
         capture_output=True,
         text=True,
         timeout=30,
@@ -93,7 +92,9 @@ def test_a_bad_setting_stops_uvicorn_with_one_line_and_exit_status_3(project):
     """No traceback, no half-configured service: the variable and what it needs."""
     timeout = ("OTEL_EXPORTER_OTLP_TIMEOUT", "-1")
 
-    code, stderr, _ = run_with_a_bad_setting(project, UVICORN, timeout)
+    code, stderr, _ = run_with_a_bad_setting(
+        project, uvicorn_command(FACTORY, port=0), timeout
+    )
 
     assert code == 3
     errors = [line for line in stderr.splitlines() if "error" in line.lower()]
@@ -106,7 +107,7 @@ def test_a_bad_setting_stops_uvicorn_with_one_line_and_exit_status_3(project):
 
 def test_a_bad_setting_stops_every_uvicorn_worker_within_ten_seconds(project):
     code, stderr, took = run_with_a_bad_setting(
-        project, [*UVICORN, "--port", "0", "--workers", "2"]
+        project, uvicorn_command(FACTORY, port=0, workers=2)
     )
 
     errors = [line for line in stderr.splitlines() if "configuration error" in line]
@@ -140,12 +141,11 @@ def test_grpc_without_a_scheme_to_a_plaintext_collector_says_tls_once(
             "OTEL_BSP_SCHEDULE_DELAY": "100",
             "SERVICE_DOWNSTREAM_URL": refused_endpoint(),
         }
-        with running_service(project, SLUG, env, tmp_path) as service:
+        with running_service(App.baked(project), tmp_path, env) as service:
             for _ in range(8):
                 get(f"{service.base_url}/")
                 time.sleep(0.5)
-            process = service.process
-    output = process.log_path.read_text(encoding="utf-8", errors="replace")
+        output = service.log()
 
     outage = [line for line in output.splitlines() if "cannot export" in line]
     assert len(outage) == 1, output[-3000:]

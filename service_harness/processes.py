@@ -1,14 +1,15 @@
-"""Child processes the demo and the tests own: started with a log file, stopped by PID.
+"""Child processes the harness starts: each with a log file, each stopped by PID.
 
 Each child runs in its own session (its own process group), so a Ctrl-C in the
 terminal reaches only the parent, which then stops its children in order and
 lets each flush its spans. Output goes to a file, never to a pipe: a pipe
 nobody reads fills up and blocks the child.
 
-Stopping is SIGTERM to the child's PID and, after a bound, SIGKILL. Then any
-descendant recorded before the stop (uvicorn's ``--workers`` processes) that is
-still alive gets SIGKILL too, so nothing we started outlives
-:meth:`ManagedProcess.stop`.
+Stopping is SIGTERM (or the signal the caller names: SIGINT lets an app's
+atexit flush run, which uvicorn's SIGTERM path skips) to the child's PID and,
+after a bound, SIGKILL. Then any descendant recorded before the stop (uvicorn's
+``--workers`` processes) that is still alive gets SIGKILL too, so nothing we
+started outlives :meth:`ManagedProcess.stop`.
 """
 
 from __future__ import annotations
@@ -73,15 +74,20 @@ class ManagedProcess:
         """PIDs of every process below this one (uvicorn's workers), while it runs."""
         return descendant_pids(self.pid) if self.started else []
 
-    def log_tail(self, lines: int = LOG_TAIL_LINES) -> str:
+    def log_text(self) -> str:
+        """What the process has written so far; empty before it wrote a file."""
         try:
-            text = self.log_path.read_text(encoding="utf-8", errors="replace")
+            return self.log_path.read_text(encoding="utf-8", errors="replace")
         except FileNotFoundError:
-            return "(no log written)"
-        return "\n".join(text.splitlines()[-lines:]) or "(log is empty)"
+            return ""
 
-    def stop(self, timeout: float = DEFAULT_STOP_TIMEOUT) -> int | None:
-        """SIGTERM, wait up to ``timeout`` s, then SIGKILL; return the exit code.
+    def log_tail(self, lines: int = LOG_TAIL_LINES) -> str:
+        return "\n".join(self.log_text().splitlines()[-lines:]) or "(log is empty)"
+
+    def stop(
+        self, timeout: float = DEFAULT_STOP_TIMEOUT, signum: int = signal.SIGTERM
+    ) -> int | None:
+        """``signum``, wait up to ``timeout`` s, then SIGKILL; return the exit code.
 
         Safe to call twice and on a process that already ended. Descendants that
         outlive the process are killed too.
@@ -90,7 +96,7 @@ class ManagedProcess:
             return None
         descendants = self.descendant_pids()
         if self._popen.poll() is None:
-            _signal_pid(self._popen.pid, signal.SIGTERM)
+            _signal_pid(self._popen.pid, signum)
             try:
                 self._popen.wait(timeout)
             except subprocess.TimeoutExpired:
@@ -165,22 +171,24 @@ def _parent_pids() -> dict[int, int]:
     for entry in PROC.iterdir():
         if not entry.name.isdigit():
             continue
-        fields = _stat_fields(int(entry.name))
+        fields = stat_fields(int(entry.name))
         if fields is not None:
             parents[int(entry.name)] = int(fields[1])
     return parents
 
 
 def _proc_state(pid: int) -> str | None:
-    fields = _stat_fields(pid)
+    fields = stat_fields(pid)
     return None if fields is None else fields[0]
 
 
-def _stat_fields(pid: int) -> list[str] | None:
-    """The fields of /proc/PID/stat after the command name: state, ppid, ..."""
+def stat_fields(pid: int, thread: int | None = None) -> list[str] | None:
+    """The fields of /proc/PID/stat (or of one thread's, /proc/PID/task/TID/stat)
+    after the command name: state, ppid, ...; None when it is gone."""
+    path = PROC / str(pid) / ("stat" if thread is None else f"task/{thread}/stat")
     try:
-        stat = (PROC / str(pid) / "stat").read_text()
-    except (FileNotFoundError, ProcessLookupError, PermissionError):
+        stat = path.read_text()
+    except OSError:
         return None
     # The command name is in parentheses and may itself contain spaces or ")".
     return stat[stat.rfind(")") + 2 :].split()

@@ -1,69 +1,20 @@
-"""Run a baked service as a real uvicorn process and drive it over loopback.
+"""Traffic for the fault tests over loopback: bounded load, a hung collector and a
+stand-in downstream.
 
-Used by the fault tests: start a service with a given environment, wait for its
-health check, send it bounded load from a few threads, and stop it by PID.
+The services themselves run through service_harness; this sends them bounded
+load from a few threads, stands in for a collector that never answers, and for
+the service_b a service's client calls.
 """
 
-import contextlib
 import http.client
 import socket
 import statistics
-import sys
 import threading
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
-
-from baking import environment_without_tracing_variables
-from pair_demo.health import wait_until_healthy
-from pair_demo.ports import free_port
-from pair_demo.processes import ManagedProcess
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 REQUEST_TIMEOUT = 5.0
-
-
-@dataclass
-class RunningService:
-    process: ManagedProcess
-    base_url: str
-    port: int
-
-    def log(self) -> str:
-        return self.process.log_path.read_text(encoding="utf-8", errors="replace")
-
-
-@contextlib.contextmanager
-def running_service(
-    project_dir: Path, slug: str, env: dict[str, str], log_dir: Path, workers: int = 1
-) -> Iterator[RunningService]:
-    port = free_port()
-    command = [
-        sys.executable,
-        "-m",
-        "uvicorn",
-        "--factory",
-        f"{slug}.app:create_app",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-    ]
-    if workers > 1:
-        command += ["--workers", str(workers)]
-    environment = {
-        **environment_without_tracing_variables(),
-        "PYTHONPATH": str(project_dir / "src"),
-        **env,
-    }
-    log_path = log_dir / f"{slug}-{port}.log"
-    process = ManagedProcess(slug, command, log_path, env=environment).start()
-    base_url = f"http://127.0.0.1:{port}"
-    try:
-        wait_until_healthy(process, base_url, timeout=30)
-        yield RunningService(process, base_url, port)
-    finally:
-        process.stop(timeout=10)
 
 
 @dataclass(frozen=True)
@@ -114,6 +65,19 @@ def drive(port: int, path: str, total: int, concurrency: int = 1) -> list[Outcom
     return outcomes
 
 
+def drive_in_background(
+    port: int, path: str, total: int, concurrency: int
+) -> tuple[threading.Thread, list[Outcome]]:
+    """`drive` on a started daemon thread; join it before reading the outcomes."""
+    outcomes: list[Outcome] = []
+    thread = threading.Thread(
+        target=lambda: outcomes.extend(drive(port, path, total, concurrency)),
+        daemon=True,
+    )
+    thread.start()
+    return thread, outcomes
+
+
 def latency_summary(outcomes: list[Outcome]) -> str:
     seconds = sorted(outcome.seconds for outcome in outcomes)
     p50 = statistics.median(seconds)
@@ -122,11 +86,6 @@ def latency_summary(outcomes: list[Outcome]) -> str:
         f"{len(seconds)} requests, p50 {p50 * 1000:.1f} ms, "
         f"p99 {p99 * 1000:.1f} ms, max {seconds[-1] * 1000:.1f} ms"
     )
-
-
-def refused_endpoint() -> str:
-    """An http:// URL on a loopback port nothing listens on."""
-    return f"http://127.0.0.1:{free_port()}"
 
 
 class SilentListener:
@@ -161,3 +120,47 @@ class SilentListener:
         for connection in self._accepted:
             connection.close()
         self._socket.close()
+
+
+class StandInDownstream:
+    """A loopback HTTP server in service_b's place: it records each call's headers
+    and answers ``answer`` (status, body), or hangs while ``answer`` is None."""
+
+    def __init__(self) -> None:
+        self.answer: tuple[int, bytes] | None = (200, b'{"ok": true}')
+        self.received: list[dict[str, str]] = []
+        self._release = threading.Event()
+        stand_in = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                headers = {name.lower(): v for name, v in self.headers.items()}
+                stand_in.received.append(headers)
+                answer = stand_in.answer
+                if answer is None:
+                    stand_in._release.wait(10)
+                    return
+                status, body = answer
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, format: str, *args: object) -> None:
+                pass
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    def __enter__(self) -> "StandInDownstream":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._release.set()
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(5)

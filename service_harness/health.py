@@ -1,17 +1,21 @@
-"""The bounded wait for a service to answer its health check.
+"""The bounded wait for a service to be ready: its health check, or its port.
 
-A service counts as up when ``GET /healthz`` answers 200. The wait gives up
+A generated service counts as up when ``GET /healthz`` answers 200; an app
+without a health check (the benchmark's reference app) when its port accepts
+a connection, which uvicorn does once the app is built. The wait gives up
 early when the process has already exited (a failed import, a port in use),
 and its error carries the tail of the service's log, which says why.
 """
 
 from __future__ import annotations
 
+import socket
 import time
 import urllib.error
 import urllib.request
 
-from pair_demo.processes import ManagedProcess
+from service_harness.ports import LOOPBACK
+from service_harness.processes import ManagedProcess
 
 HEALTH_PATH = "/healthz"
 DEFAULT_HEALTH_TIMEOUT = 30.0
@@ -33,18 +37,37 @@ def answers_health_check(base_url: str) -> bool:
         return False
 
 
-def wait_until_healthy(
-    process: ManagedProcess, base_url: str, timeout: float = DEFAULT_HEALTH_TIMEOUT
+def accepts_connections(port: int) -> bool:
+    try:
+        with socket.create_connection((LOOPBACK, port), timeout=REQUEST_TIMEOUT):
+            return True
+    except OSError:
+        return False
+
+
+def wait_until_up(
+    process: ManagedProcess,
+    port: int,
+    timeout: float = DEFAULT_HEALTH_TIMEOUT,
+    health_check: bool = True,
 ) -> float:
-    """Poll ``base_url/healthz`` until it answers 200; return the seconds taken.
+    """Poll until the service on ``port`` answers ``/healthz`` with 200 (or, with
+    ``health_check`` False, accepts a connection); return the seconds taken.
 
     Raises :class:`ServiceNotHealthy` when the process exits first or after
     ``timeout`` seconds, with the log's last lines in the message.
     """
+    base_url = f"http://{LOOPBACK}:{port}"
+    ready = (
+        (lambda: answers_health_check(base_url))
+        if health_check
+        else (lambda: accepts_connections(port))
+    )
+    late = HEALTH_PATH if health_check else "a connection"
     started = time.monotonic()
     deadline = started + timeout
     while True:
-        if answers_health_check(base_url):
+        if ready():
             return time.monotonic() - started
         exit_code = process.exit_code()
         if exit_code is not None:
@@ -53,7 +76,7 @@ def wait_until_healthy(
             )
         if time.monotonic() >= deadline:
             raise ServiceNotHealthy(
-                _failure(process, f"did not answer {HEALTH_PATH} within {timeout} s")
+                _failure(process, f"did not answer {late} within {timeout} s")
             )
         time.sleep(POLL_SECONDS)
 

@@ -21,6 +21,11 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
+def refused_endpoint() -> str:
+    """An http:// URL on a loopback port nothing listens on: a collector down."""
+    return f"http://{LOOPBACK}:{free_port()}"
+
+
 def port_is_free(port: int) -> bool:
     """True when a server could listen on 127.0.0.1:``port`` now."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:

@@ -1,7 +1,7 @@
-"""The pair's projects: baked from the example config files, then made importable.
+"""Baked projects: generated through cookiecutter's Python API, then made importable.
 
-Baking goes through cookiecutter's Python API with the same config files a
-person would pass to ``cookiecutter --config-file``, so the demo and the tests
+The pair is baked with the same config files a person would pass to
+``cookiecutter --config-file``, so the demo, the tests and the benchmark
 exercise exactly what ``examples/`` documents. A baked package becomes
 importable either by an editable install into the running interpreter's
 environment (what ``make demo`` does) or by putting its ``src`` directory on
@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,12 +35,12 @@ class ProjectSetupError(RuntimeError):
 
 @dataclass(frozen=True)
 class BakedService:
-    """A generated project on disk and the answers it was baked with."""
+    """A generated project on disk, and the port its answers chose, if they did."""
 
     slug: str
     project_dir: Path
-    port: int
-    config_file: Path
+    port: int | None = None
+    config_file: Path | None = None
 
     @property
     def source_dir(self) -> Path:
@@ -65,45 +65,59 @@ def read_answers(config_file: Path) -> dict[str, object]:
     return dict(get_config(str(config_file))["default_context"])
 
 
-def bake_from_config(
-    config_file: Path, output_dir: Path, template_dir: Path = TEMPLATE_DIR
+def bake(
+    output_dir: Path,
+    config_file: Path | None = None,
+    answers: Mapping[str, object] | None = None,
+    template_dir: Path = TEMPLATE_DIR,
 ) -> BakedService:
-    """Bake one project into ``output_dir`` with the answers in ``config_file``.
+    """Bake one project into ``output_dir``: the template's defaults, then the
+    answers in ``config_file``, then ``answers``.
 
     The post-generation hook's "next steps" text goes to
     ``output_dir/bake-<config name>.log`` instead of the terminal: those steps
-    are for a person baking by hand, not for the demo's reader.
+    are for a person baking by hand, not for the reader of a demo or a run.
     """
     _require_template(template_dir)
-    answers = read_answers(config_file)
-    hook_log = output_dir / f"bake-{config_file.stem}.log"
+    answers = dict(answers or {})
+    known = {**(read_answers(config_file) if config_file else {}), **answers}
+    hook_log = output_dir / f"bake-{config_file.stem if config_file else 'answers'}.log"
     output_dir.mkdir(parents=True, exist_ok=True)
     try:
         with _stdout_to(hook_log):
             project_dir = Path(
                 cookiecutter(
                     str(template_dir),
-                    config_file=str(config_file),
+                    config_file=str(config_file) if config_file else None,
+                    extra_context=answers,
                     no_input=True,
                     output_dir=str(output_dir),
                 )
             )
     except CookiecutterException as error:
         # The hooks have already printed their reasons to stderr.
-        raise ProjectSetupError(f"baking {config_file} failed: {error}") from error
+        raise ProjectSetupError(f"baking into {output_dir} failed: {error}") from error
     return BakedService(
         # The template names the project directory after the slug.
         slug=project_dir.name,
         project_dir=project_dir,
-        port=int(str(answers["service_port"])),
+        port=int(str(known["service_port"])) if "service_port" in known else None,
         config_file=config_file,
     )
 
 
-def bake_pair(output_dir: Path, template_dir: Path = TEMPLATE_DIR) -> BakedPair:
-    """Bake service_b and service_a from ``examples/`` into ``output_dir``."""
-    service_b = bake_from_config(SERVICE_B_CONFIG, output_dir, template_dir)
-    service_a = bake_from_config(SERVICE_A_CONFIG, output_dir, template_dir)
+def bake_pair(
+    output_dir: Path,
+    announce: Callable[[Path], None] = lambda config_file: None,
+    template_dir: Path = TEMPLATE_DIR,
+) -> BakedPair:
+    """Bake service_b and service_a from ``examples/`` into ``output_dir``;
+    ``announce`` hears of each config file before its bake."""
+    baked = []
+    for config_file in (SERVICE_B_CONFIG, SERVICE_A_CONFIG):
+        announce(config_file)
+        baked.append(bake(output_dir, config_file, template_dir=template_dir))
+    service_b, service_a = baked
     return BakedPair(service_a=service_a, service_b=service_b)
 
 
@@ -143,10 +157,10 @@ def _pip(python: str, *arguments: str) -> None:
 
 
 def _require_template(template_dir: Path) -> None:
-    # pair_demo finds the template next to itself; a wheel install has no template.
+    # The harness finds the template next to itself; a wheel install has none.
     if not (template_dir / "cookiecutter.json").is_file():
         raise ProjectSetupError(
-            f"no cookiecutter.json in {template_dir}: run pair_demo from the "
+            f"no cookiecutter.json in {template_dir}: run the harness from the "
             "template's repository (make demo, or pip install -e .)"
         )
 
