@@ -112,6 +112,21 @@ def test_a_text_line_carries_the_server_spans_ids_in_a_request_and_none_outside(
     assert outside.endswith(f" {REQUEST_LOGGER} [service={PACKAGE}] no request here")
 
 
+def test_with_the_sdk_disabled_no_span_is_made_and_lines_carry_no_ids(
+    build_app, attach, monkeypatch, span_exporter
+):
+    """Even a caller's traceparent is not adopted: FastAPI's tracing is off."""
+    monkeypatch.setenv("OTEL_SDK_DISABLED", "true")
+    handler = attach(PACKAGE)
+
+    with TestClient(build_app(Settings())) as client:
+        client.get("/logs-a-line", headers={"traceparent": TRACEPARENT})
+
+    assert span_exporter.get_finished_spans() == ()
+    (line,) = lines(handler, "handling the request")
+    assert line.endswith(f" {REQUEST_LOGGER} [service={PACKAGE}] handling the request")
+
+
 def test_a_json_line_has_the_documented_keys_and_the_ids_only_inside_a_span(
     attach, tracer_provider, monkeypatch
 ):

@@ -100,6 +100,13 @@ def test_extract_adds_the_parent_to_the_context_it_is_given():
     for headers in ({"traceparent": TRACEPARENT}, {"traceparent": "invalid"}):
         extracted = PROPAGATOR.extract(headers, context=given)
         assert context_api.get_value("kept", extracted) == "yes"
+    # Given none, the root context: never the one current where extract runs.
+    token = context_api.attach(given)
+    try:
+        extracted = PROPAGATOR.extract({"traceparent": TRACEPARENT})
+    finally:
+        context_api.detach(token)
+    assert context_api.get_value("kept", extracted) is None
 
 
 class PairsGetter(Getter[list]):

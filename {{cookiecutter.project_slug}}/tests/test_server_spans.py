@@ -37,6 +37,12 @@ def test_root_answers_with_one_server_span_and_the_health_check_with_none(
     assert (span.name, span.kind) == ("GET /", SpanKind.SERVER)
 
 
+def test_the_openapi_document_names_the_service_and_its_version(client):
+    info = client.get("/openapi.json").json()["info"]
+
+    assert info == {"title": service.__name__, "version": service.__version__}
+
+
 def test_example_server_span_has_route_method_status_and_the_operation_as_child(
     client, span_exporter
 ):

@@ -296,6 +296,13 @@ def test_startup_logs_one_line_naming_where_spans_go_or_whose_provider_it_is(
     assert describe(settings, trace.NoOpTracerProvider()) == (
         "tracing through an externally configured NoOpTracerProvider"
     )
+    for exporters, named in [(("none",), "none"), (("none", "console"), "console")]:
+        quiet = settings.model_copy(update={"traces_exporters": exporters})
+        assert f"tracing: service.name={service.__name__} exporter={named} " + (
+            f"processor={settings.span_processor} sampler="
+        ) in describe(quiet, provider)
+    both = settings.model_copy(update={"traces_exporters": ("console", "otlp")})
+    assert " exporter=console,otlp protocol=" in describe(both, provider)
     disabled = settings.model_copy(update={"sdk_disabled": True})
     assert describe(disabled, trace.NoOpTracerProvider()) == (
         "tracing disabled (OTEL_SDK_DISABLED=true): no spans are recorded"
