@@ -119,12 +119,12 @@ def test_downstream_timeouts_are_1_s_to_connect_and_5_s_to_read_unless_set(
 ):
     assert DownstreamClient(Settings(), tracer_provider).timeout == (1.0, 5.0)
 
-    monkeypatch.setenv("SERVICE_DOWNSTREAM_URL", "http://elsewhere:9000/")
+    monkeypatch.setenv("SERVICE_DOWNSTREAM_URL", "http://elsewhere:9000/apiX/")
     monkeypatch.setenv("SERVICE_DOWNSTREAM_CONNECT_TIMEOUT", "0.5")
     monkeypatch.setenv("SERVICE_DOWNSTREAM_READ_TIMEOUT", "3")
     downstream = DownstreamClient(Settings(), tracer_provider)
 
-    assert downstream.url == f"http://elsewhere:9000/{DOWNSTREAM_SERVICE}"
+    assert downstream.url == f"http://elsewhere:9000/apiX/{DOWNSTREAM_SERVICE}"
     assert downstream.timeout == (0.5, 3.0)
 
 

@@ -58,6 +58,8 @@ def test_example_server_span_has_route_method_status_and_the_operation_as_child(
     assert server.attributes["http.response.status_code"] == response.status_code
     operation = only_span(spans, OPERATION)
     assert operation.kind is SpanKind.INTERNAL
+    scope = operation.instrumentation_scope
+    assert (scope.name, scope.version) == (service.__name__, service.__version__)
     assert parent_id_hex(operation) == span_id_hex(server)
     assert trace_id_hex(operation) == trace_id_hex(server)
 

@@ -309,6 +309,10 @@ def test_startup_logs_one_line_naming_where_spans_go_or_whose_provider_it_is(
     )
 
 
+def test_shut_down_leaves_a_provider_it_does_not_own_alone():
+    assert shut_down(trace.NoOpTracerProvider(), 0.1) is True
+
+
 def test_shut_down_gives_up_after_its_timeout_leaving_only_a_daemon_thread(
     monkeypatch, stuck, caplog
 ):

@@ -128,19 +128,15 @@ def install_tracing(settings: Settings) -> trace.TracerProvider:
 
 
 def shut_down(provider: trace.TracerProvider, timeout: float) -> bool:
-    """Flush and shut the provider down, giving up after `timeout` seconds.
+    """Shut the provider down, its processors exporting every span they hold
+    first, giving up after `timeout` seconds.
 
     The work runs on a daemon thread, so an exporter stuck on a dead collector
     delays the process's exit by `timeout` at most. True when it finished.
     """
     if not isinstance(provider, TracerProvider):
         return True
-
-    def flush_and_shut_down() -> None:
-        provider.force_flush(timeout_millis=int(timeout * 1000))
-        provider.shutdown()
-
-    worker = threading.Thread(target=flush_and_shut_down, daemon=True)
+    worker = threading.Thread(target=provider.shutdown, daemon=True)
     worker.start()
     worker.join(timeout)
     if worker.is_alive():
