@@ -250,6 +250,36 @@ def test_access_line_query_values_are_redacted(args, logged):
     assert logged in record.getMessage()
 
 
+def test_an_exception_logged_outside_a_request_carries_no_ids(attach, settings):
+    handler = attach(PACKAGE)
+    configure_logging(settings)
+
+    try:
+        raise ValueError("not in a request")
+    except ValueError:
+        logging.getLogger(REQUEST_LOGGER).exception("failed outside")
+
+    (line,) = lines(handler, "failed outside")
+    assert line.endswith(f" {REQUEST_LOGGER} [service={PACKAGE}] failed outside")
+
+
+def test_the_service_logger_gets_a_handler_only_if_nothing_would_print_it(
+    monkeypatch, settings
+):
+    service_logger = logging.getLogger(PACKAGE)
+    monkeypatch.setattr(service_logger, "handlers", [])
+    monkeypatch.setattr(logging.root, "handlers", [logging.NullHandler()])
+    configure_logging(settings)
+    assert service_logger.handlers == []
+
+    monkeypatch.setattr(logging.root, "handlers", [])
+    configure_logging(settings)
+    configure_logging(settings)
+    assert [type(handler) for handler in service_logger.handlers] == [
+        logging.StreamHandler
+    ]
+
+
 def test_access_log_off_disables_the_access_logger_before_a_line_is_made(monkeypatch):
     access_logger = logging.getLogger("uvicorn.access")
     monkeypatch.setattr(access_logger, "disabled", False)  # restored afterwards

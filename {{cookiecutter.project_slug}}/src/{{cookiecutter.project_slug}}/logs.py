@@ -68,9 +68,8 @@ class SpanOnErrorMiddleware:
         try:
             await self.app(scope, receive, send)
         except Exception as error:
-            if not hasattr(error, SPAN_CONTEXT_ATTRIBUTE):
-                context = trace.get_current_span().get_span_context()
-                setattr(error, SPAN_CONTEXT_ATTRIBUTE, context)
+            context = trace.get_current_span().get_span_context()
+            setattr(error, SPAN_CONTEXT_ATTRIBUTE, context)
             raise
 
 
