@@ -56,7 +56,8 @@ def test_example_server_span_has_route_method_status_and_the_operation_as_child(
     assert server.attributes["http.route"] == EXAMPLE_PATH
     assert server.attributes["http.request.method"] == "GET"
     assert server.attributes["http.response.status_code"] == response.status_code
-    operation = only_span(spans, OPERATION)
+    operation = only_span(spans, f"{service.__name__}_operation")
+    assert operation.name == OPERATION
     assert operation.kind is SpanKind.INTERNAL
     scope = operation.instrumentation_scope
     assert (scope.name, scope.version) == (service.__name__, service.__version__)

@@ -81,6 +81,13 @@ OVERRIDES = {
 }
 
 
+@pytest.mark.parametrize("port", ["1", "65535"])
+def test_every_tcp_port_from_1_to_65535_is_accepted(monkeypatch, port):
+    monkeypatch.setenv("SERVICE_PORT", port)
+
+    assert Settings().port == int(port)
+
+
 def test_environment_overrides_every_setting(monkeypatch):
     set_environment(
         monkeypatch, **{name: value for name, (value, _, _) in OVERRIDES.items()}
@@ -168,6 +175,7 @@ def test_the_traces_protocol_decides_whether_host_and_port_will_do(monkeypatch, 
     [
         ("SERVICE_SPAN_PROCESSOR", "eager"),
         ("SERVICE_PORT", "http"),
+        ("SERVICE_PORT", "0"),
         ("SERVICE_OPERATION_SPANS", "yes please"),
         ("SERVICE_SHUTDOWN_TIMEOUT", "-1"),
         ("SERVICE_LOG_FORMAT", "xml"),
