@@ -79,9 +79,7 @@ def test_the_endpoint_settings_hold_is_the_one_dialled(collector, monkeypatch):
     assert span.name == "GET /"
 
 
-def test_fastapi_adds_no_exporter_of_its_own_even_when_asked_to(
-    collector, monkeypatch
-):
+def test_fastapi_adds_no_exporter_of_its_own_even_when_asked_to(collector, monkeypatch):
     """FASTAPI_OTEL_AUTO_CONFIGURE=true would add an OTLP/HTTP exporter to the
     service's provider: every span sent twice over HTTP, or failing over gRPC."""
     monkeypatch.setenv("FASTAPI_OTEL_AUTO_CONFIGURE", "true")
