@@ -2,10 +2,9 @@
 
 With no options it runs the main suite the way `make bench` does: waits (up
 to 10 minutes) for a calm machine, three repetitions of every configuration
-on both endpoints, the 60 s outage run, a py-spy profile, five timed bakes and
-one timed run of the template's test suite, and writes latest.md, latest.png,
-profile.md and test-suite.md in benchmarks/results. Options shrink it (the
-smoke test runs two configurations for a second each) or pick the experiments
+on both endpoints, the 60 s outage run and five timed bakes, and writes
+latest.md and latest.png in benchmarks/results. Options shrink it (the smoke
+test runs two configurations for a second each) or pick the experiments
 suite, the candidates for cheaper defaults.
 """
 
@@ -24,26 +23,19 @@ from pathlib import Path
 from benchmarks.bake_timing import BakeTiming, time_bakes
 from benchmarks.chart import draw_chart, matplotlib_available
 from benchmarks.configurations import (
-    BATCH_GRPC,
     EXAMPLE,
     PAIR,
     ROOT,
-    SAMPLED_10,
     SUITES,
-    UNTRACED,
     by_name,
 )
 from benchmarks.cpu_pinning import describe_pinning
-from benchmarks.export_cost import run_export_cost
 from benchmarks.load import PYTHON, WRK, default_tool
 from benchmarks.machine import describe_machine, load_average, wait_for_calm
 from benchmarks.outage_memory import OutageMemory, measure_outage_memory
-from benchmarks.profiling import profile_under_load, py_spy_available, render_profiles
 from benchmarks.report import RunContext, render, results_table, write_report
 from benchmarks.runner import Measurement, Plan, run_plan
 from benchmarks.services import bake_projects
-from benchmarks.span_counter import SpanCounter
-from benchmarks.suite_timing import render_suite_timing, time_test_suite
 from benchmarks.summary import baseline_spread, summarize
 from benchmarks.targets import evaluate
 
@@ -66,7 +58,7 @@ def parse_arguments(argv: Sequence[str] | None) -> argparse.Namespace:
         "--repetitions",
         type=int,
         default=3,
-        help="0 measures nothing but the outage run, profile and bakes asked for",
+        help="0 measures nothing but the outage run and bakes asked for",
     )
     parser.add_argument("--seconds", type=float, default=10.0, help="measured window")
     parser.add_argument("--warmup", type=float, default=2.0, help="warm-up seconds")
@@ -88,17 +80,7 @@ def parse_arguments(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--outage-seconds", type=float, default=60.0, help="0 skips the outage run"
     )
-    parser.add_argument(
-        "--profile-seconds", type=float, default=10.0, help="0 skips profiling"
-    )
     parser.add_argument("--bakes", type=int, default=5, help="0 skips bake timing")
-    parser.add_argument(
-        "--time-test-suite",
-        type=int,
-        choices=(0, 1),
-        default=1,
-        help="1 (default) times the template's test suite into test-suite.md",
-    )
     parser.add_argument("--no-chart", action="store_true")
     parser.add_argument(
         "--keep-work-dir", action="store_true", help="keep the baked projects and logs"
@@ -160,44 +142,6 @@ def main(argv: Sequence[str] | None = None) -> int:
                 arguments.outage_seconds,
                 arguments.connections,
             )
-        if arguments.profile_seconds > 0 and py_spy_available():
-            print("benchmark: profiling under load with py-spy")
-            profiled = [
-                (UNTRACED, ROOT),
-                *[(BATCH_GRPC, endpoint) for endpoint in endpoints],
-                (SAMPLED_10, ROOT),
-            ]
-            profiles = [
-                profile_under_load(
-                    configuration,
-                    endpoint,
-                    projects,
-                    work_dir,
-                    load_tool,
-                    arguments.profile_seconds,
-                    arguments.connections,
-                )
-                for configuration, endpoint in profiled
-            ]
-            with SpanCounter(work_dir / "logs" / "export-cost-receiver.log") as counter:
-                export_costs = run_export_cost(counter.grpc_endpoint)
-            write_report(
-                arguments.output / "profile.md",
-                render_profiles(profiles, command, export_costs),
-            )
-        if arguments.time_test_suite:
-            print("benchmark: timing the template's test suite")
-            suite = time_test_suite()
-            machine = describe_machine()
-            write_report(
-                arguments.output / "test-suite.md",
-                render_suite_timing(
-                    suite,
-                    f"{machine.cpu_model}, {machine.cores} cores, "
-                    f"Python {machine.python}",
-                ),
-            )
-            print(f"benchmark: test suite {suite.summary} ({suite.seconds:.0f} s)")
         if measurements:
             write_results(
                 arguments,

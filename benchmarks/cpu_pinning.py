@@ -4,8 +4,8 @@ With `taskset` and at least two cores the service (and everything in it: the
 event loop, the span processor's worker, gRPC's threads) shares core 0, and
 the load generator and the OTLP receiver share core 1, so the service's
 throughput is what one core of it can do. Elsewhere nothing is pinned and the
-report says so. A helper of the benchmark's own (the Python load client, the
-export-cost measurement) runs as `python -m benchmarks.<module>` on its core.
+report says so. The Python load client runs as `python -m
+benchmarks.load_python` on the load core.
 """
 
 from __future__ import annotations

@@ -17,11 +17,11 @@ PROC = Path("/proc")
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 
 
-def cpu_seconds(pid: int, thread: int | None = None) -> float:
-    """User + system CPU seconds `pid` (or one of its threads) has used so far."""
-    fields = stat_fields(pid, thread)
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds `pid` has used so far."""
+    fields = stat_fields(pid)
     if fields is None:
-        raise ProcessLookupError(f"no /proc entry for {pid} (thread {thread})")
+        raise ProcessLookupError(f"no /proc entry for {pid}")
     utime, stime = int(fields[11]), int(fields[12])
     return (utime + stime) / CLOCK_TICKS
 

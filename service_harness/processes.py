@@ -182,12 +182,11 @@ def _proc_state(pid: int) -> str | None:
     return None if fields is None else fields[0]
 
 
-def stat_fields(pid: int, thread: int | None = None) -> list[str] | None:
-    """The fields of /proc/PID/stat (or of one thread's, /proc/PID/task/TID/stat)
-    after the command name: state, ppid, ...; None when it is gone."""
-    path = PROC / str(pid) / ("stat" if thread is None else f"task/{thread}/stat")
+def stat_fields(pid: int) -> list[str] | None:
+    """The fields of /proc/PID/stat after the command name: state, ppid, ...;
+    None when it is gone."""
     try:
-        stat = path.read_text()
+        stat = (PROC / str(pid) / "stat").read_text()
     except OSError:
         return None
     # The command name is in parentheses and may itself contain spaces or ")".
