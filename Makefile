@@ -40,9 +40,8 @@ demo: $(STAMP)
 test: $(STAMP) $(NODE_STAMP)
 	@$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-# The cost of tracing: writes benchmarks/results/latest.md, latest.png,
-# profile.md and test-suite.md (about 45 minutes; `make bench BENCH_ARGS=--help`
-# for options).
+# The cost of tracing: writes benchmarks/results/latest.md and latest.png
+# (about 35 minutes; `make bench BENCH_ARGS=--help` for options).
 $(BENCH_STAMP): $(STAMP)
 	@$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[test,bench]'
 	@touch $(BENCH_STAMP)

@@ -2,16 +2,16 @@
 
 With no options it runs the main suite the way `make bench` does: waits (up
 to 10 minutes) for a calm machine, three repetitions of every configuration
-on both endpoints, the 60 s outage run, a py-spy profile, five timed bakes and
-one timed run of the template's test suite, and writes latest.md, latest.png,
-profile.md and test-suite.md in benchmarks/results. Options shrink it (the
-smoke test runs two configurations for a second each) or pick the experiments
+on both endpoints, the 60 s outage run and five timed bakes, and writes
+latest.md and latest.png in benchmarks/results. Options shrink it (the smoke
+test runs two configurations for a second each) or pick the experiments
 suite, the candidates for cheaper defaults.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import shlex
 import shutil
 import signal
@@ -21,37 +21,22 @@ from collections.abc import Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 
-from benchmarks.bake_timing import BakeTiming, time_bakes
-from benchmarks.chart import draw_chart, matplotlib_available
-from benchmarks.configurations import (
-    BATCH_GRPC,
-    EXAMPLE,
-    PAIR,
-    ROOT,
-    SAMPLED_10,
-    SUITES,
-    UNTRACED,
-    by_name,
-)
+from benchmarks.bake_timing import time_bakes
+from benchmarks.chart import draw_chart
+from benchmarks.configurations import EXAMPLE, PAIR, ROOT, SUITES, by_name
 from benchmarks.cpu_pinning import describe_pinning
-from benchmarks.export_cost import run_export_cost
 from benchmarks.load import PYTHON, WRK, default_tool
 from benchmarks.machine import describe_machine, load_average, wait_for_calm
 from benchmarks.outage_memory import OutageMemory, measure_outage_memory
-from benchmarks.profiling import profile_under_load, py_spy_available, render_profiles
-from benchmarks.report import RunContext, render, results_table, write_report
-from benchmarks.runner import Measurement, Plan, run_plan
+from benchmarks.report import RunContext, render, results_table
+from benchmarks.runner import Plan, run_plan
 from benchmarks.services import bake_projects
-from benchmarks.span_counter import SpanCounter
-from benchmarks.suite_timing import render_suite_timing, time_test_suite
-from benchmarks.summary import baseline_spread, summarize
-from benchmarks.targets import evaluate
+from benchmarks.summary import Row, summarize
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
-ENDPOINT_NAMES = {"root": ROOT, "example": EXAMPLE}
 
 
-def parse_arguments(argv: Sequence[str] | None) -> argparse.Namespace:
+def parse_arguments(argv: Sequence[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks",
         description="Measure the cost of tracing in the generated service.",
@@ -61,12 +46,14 @@ def parse_arguments(argv: Sequence[str] | None) -> argparse.Namespace:
         "--configurations",
         help="comma-separated subset of the suite (their baselines are added)",
     )
-    parser.add_argument("--endpoints", default="root,example", help="root,example")
+    parser.add_argument(
+        "--endpoints", nargs="+", choices=(ROOT, EXAMPLE), default=[ROOT, EXAMPLE]
+    )
     parser.add_argument(
         "--repetitions",
         type=int,
         default=3,
-        help="0 measures nothing but the outage run, profile and bakes asked for",
+        help="0 measures nothing but the outage run and bakes asked for",
     )
     parser.add_argument("--seconds", type=float, default=10.0, help="measured window")
     parser.add_argument("--warmup", type=float, default=2.0, help="warm-up seconds")
@@ -75,9 +62,6 @@ def parse_arguments(argv: Sequence[str] | None) -> argparse.Namespace:
         "--load", choices=(WRK, PYTHON), default=None, help="default: wrk if installed"
     )
     parser.add_argument("--output", type=Path, default=RESULTS_DIR)
-    parser.add_argument(
-        "--name", default=None, help="report file stem (default: suite)"
-    )
     parser.add_argument(
         "--wait-for-calm",
         type=float,
@@ -88,17 +72,7 @@ def parse_arguments(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--outage-seconds", type=float, default=60.0, help="0 skips the outage run"
     )
-    parser.add_argument(
-        "--profile-seconds", type=float, default=10.0, help="0 skips profiling"
-    )
     parser.add_argument("--bakes", type=int, default=5, help="0 skips bake timing")
-    parser.add_argument(
-        "--time-test-suite",
-        type=int,
-        choices=(0, 1),
-        default=1,
-        help="1 (default) times the template's test suite into test-suite.md",
-    )
     parser.add_argument("--no-chart", action="store_true")
     parser.add_argument(
         "--keep-work-dir", action="store_true", help="keep the baked projects and logs"
@@ -107,6 +81,7 @@ def parse_arguments(argv: Sequence[str] | None) -> argparse.Namespace:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
     arguments = parse_arguments(argv)
     suite = SUITES[arguments.suite]
     configurations = (
@@ -114,111 +89,43 @@ def main(argv: Sequence[str] | None = None) -> int:
         if arguments.configurations
         else list(suite)
     )
-    endpoints = tuple(ENDPOINT_NAMES[e] for e in arguments.endpoints.split(","))
-    load_tool = arguments.load or default_tool()
-    name = arguments.name or (
-        "latest" if arguments.suite == "main" else arguments.suite
-    )
-    command = "python -m benchmarks" + (
-        " " + shlex.join(argv if argv is not None else sys.argv[1:])
-        if (argv if argv is not None else sys.argv[1:])
-        else ""
-    )
     work_dir = Path(tempfile.mkdtemp(prefix="bench-"))
+    plan = Plan(
+        configurations=configurations,
+        endpoints=tuple(arguments.endpoints),
+        repetitions=arguments.repetitions,
+        seconds=arguments.seconds,
+        warmup_seconds=arguments.warmup,
+        load_tool=arguments.load or default_tool(),
+        connections=arguments.connections,
+        work_dir=work_dir,
+    )
     try:
-        load_before = (
-            wait_for_calm(arguments.wait_for_calm)
-            if arguments.wait_for_calm > 0
-            else load_average()
-        )
+        load_before = wait_for_calm(arguments.wait_for_calm)
         started = datetime.now(timezone.utc)
         print(f"benchmark: load average {load_before:.2f}; work dir {work_dir}")
         projects = bake_projects(
             work_dir, with_pair=any(c.kind == PAIR for c in configurations)
         )
-        bakes: BakeTiming | None = (
-            time_bakes(work_dir / "bakes", arguments.bakes) if arguments.bakes else None
-        )
-        plan = Plan(
-            configurations=configurations,
-            work_dir=work_dir,
-            repetitions=arguments.repetitions,
-            seconds=arguments.seconds,
-            warmup_seconds=arguments.warmup,
-            load_tool=load_tool,
-            connections=arguments.connections,
-            endpoints=endpoints,
-        )
-        measurements = run_plan(plan, projects)
+        bakes = time_bakes(work_dir / "bakes", arguments.bakes)
+        rows = summarize(run_plan(plan, projects))
         outage: OutageMemory | None = None
         if arguments.outage_seconds > 0:
             print(f"benchmark: outage run, {arguments.outage_seconds:g} s")
-            outage = measure_outage_memory(
-                projects,
-                work_dir,
-                load_tool,
-                arguments.outage_seconds,
-                arguments.connections,
+            outage = measure_outage_memory(projects, plan, arguments.outage_seconds)
+        if rows:
+            context = RunContext(
+                command=shlex.join(["python", "-m", "benchmarks", *argv]),
+                plan=plan,
+                started=started,
+                finished=datetime.now(timezone.utc),
+                load_before=load_before,
+                load_after=load_average(),
+                machine=describe_machine(),
+                pinning=describe_pinning(),
             )
-        if arguments.profile_seconds > 0 and py_spy_available():
-            print("benchmark: profiling under load with py-spy")
-            profiled = [
-                (UNTRACED, ROOT),
-                *[(BATCH_GRPC, endpoint) for endpoint in endpoints],
-                (SAMPLED_10, ROOT),
-            ]
-            profiles = [
-                profile_under_load(
-                    configuration,
-                    endpoint,
-                    projects,
-                    work_dir,
-                    load_tool,
-                    arguments.profile_seconds,
-                    arguments.connections,
-                )
-                for configuration, endpoint in profiled
-            ]
-            with SpanCounter(work_dir / "logs" / "export-cost-receiver.log") as counter:
-                export_costs = run_export_cost(counter.grpc_endpoint)
-            write_report(
-                arguments.output / "profile.md",
-                render_profiles(profiles, command, export_costs),
-            )
-        if arguments.time_test_suite:
-            print("benchmark: timing the template's test suite")
-            suite = time_test_suite()
-            machine = describe_machine()
-            write_report(
-                arguments.output / "test-suite.md",
-                render_suite_timing(
-                    suite,
-                    f"{machine.cpu_model}, {machine.cores} cores, "
-                    f"Python {machine.python}",
-                ),
-            )
-            print(f"benchmark: test suite {suite.summary} ({suite.seconds:.0f} s)")
-        if measurements:
             write_results(
-                arguments,
-                name,
-                measurements,
-                outage,
-                bakes,
-                RunContext(
-                    command=command,
-                    started=started,
-                    finished=datetime.now(timezone.utc),
-                    load_before=load_before,
-                    load_after=load_average(),
-                    machine=describe_machine(),
-                    pinning=describe_pinning(),
-                    load_tool=load_tool,
-                    connections=arguments.connections,
-                    seconds=arguments.seconds,
-                    warmup_seconds=arguments.warmup,
-                    repetitions=arguments.repetitions,
-                ),
+                arguments, rows, render(rows, context, outage, bakes), context
             )
     except BaseException:
         print(f"benchmark: failed; logs kept in {work_dir}", file=sys.stderr)
@@ -230,34 +137,22 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def write_results(
-    arguments: argparse.Namespace,
-    name: str,
-    measurements: list[Measurement],
-    outage: OutageMemory | None,
-    bakes: BakeTiming | None,
-    context: RunContext,
+    arguments: argparse.Namespace, rows: list[Row], report: str, context: RunContext
 ) -> None:
-    """The report (`<name>.md`) and, with matplotlib, the chart (`<name>.png`)."""
-    rows = summarize(measurements)
-    report = write_report(
-        arguments.output / f"{name}.md",
-        render(
-            rows,
-            evaluate(rows, outage),
-            context,
-            outage,
-            bakes,
-            baseline_spread(measurements),
-        ),
-    )
+    """The report and, with matplotlib, the chart: `latest.md` and `latest.png`
+    for the main suite, else named after the suite."""
+    name = "latest" if arguments.suite == "main" else arguments.suite
+    report_path = arguments.output / f"{name}.md"
+    arguments.output.mkdir(parents=True, exist_ok=True)
+    report_path.write_text(report, encoding="utf-8")
     print(results_table(rows))
-    print(f"benchmark: wrote {report}")
-    if not arguments.no_chart and matplotlib_available():
+    print(f"benchmark: wrote {report_path}")
+    if not arguments.no_chart and importlib.util.find_spec("matplotlib"):
         chart = draw_chart(
             rows,
             arguments.output / f"{name}.png",
             f"Cost of tracing, {context.started:%Y-%m-%d} ({context.machine.cores} "
-            f"cores, {context.load_tool}, {context.machine.uvicorn_stack})",
+            f"cores, {context.plan.load_tool}, {context.machine.uvicorn_stack})",
         )
         print(f"benchmark: wrote {chart}")
 

@@ -1,21 +1,10 @@
 """Where a traced request's CPU goes, step by step, and what that leaves the targets.
 
-The service runs on one core and is kept saturated, so its requests per second
-is the inverse of its CPU per request: a ratio to untraced is close to untraced
-CPU ÷ traced CPU. The main suite measures the steps from untraced to traced one
-at a time, each against the untraced runs beside it (`Row.cpu_ratio`), so the
-machine's drift cancels out:
-
-1. a sampler that drops every span: FastAPI's telemetry middleware, the
-   sampler and a span that records nothing, which every request pays at any
-   sampling ratio;
-2. the span recorded by the SDK, never exported;
-3. the batch processor and the OTLP encoder: spans encoded, then dropped;
-4. the spans sent over gRPC: the generated default.
-
-Each step's cost is its CPU ratio times the untraced CPU per request, minus the
-step before. From those the report derives, for each throughput target, the
-CPU it allows tracing and what the measured steps already take of it.
+Each step of the main suite (a sampler that drops every span, spans recorded
+but never exported, spans encoded but never sent, the default) costs its CPU
+ratio to the untraced runs beside it (`Row.cpu_ratio`) times the untraced CPU
+per request, minus the step before. The section's own text says how to read
+it; for each throughput target it says what CPU the target leaves tracing.
 """
 
 from __future__ import annotations
@@ -35,6 +24,13 @@ from benchmarks.configurations import (
     UNTRACED,
 )
 from benchmarks.summary import Row, find
+from benchmarks.targets import (
+    BATCH_FLOOR,
+    PAIR_FLOOR,
+    SAMPLED_FLOOR,
+    endpoint_label,
+    ratio_text,
+)
 
 STEPS = (
     (SAMPLED_0.name, "FastAPI's telemetry, with a span the sampler drops"),
@@ -126,11 +122,12 @@ def _what_the_targets_leave(
     root = by_endpoint.get(ROOT) or []
     if root:
         untraced, recorded, sent = root[0], root[2], root[-1]
-        allowed = allowed_tracing_us(untraced.cpu_us, 0.60)
+        allowed = allowed_tracing_us(untraced.cpu_us, BATCH_FLOOR)
         lines.append(
-            f"- Batch on `GET /` >= 0.60 allows tracing {allowed:,.0f} µs per "
-            "request. Recording the span, before any export, takes "
-            f"{recorded.cpu_us - untraced.cpu_us:,.0f} µs, and the export path "
+            f"- Batch on `GET /` >= {BATCH_FLOOR:.2f} allows tracing "
+            f"{allowed:,.0f} µs per request. Recording the span, before any "
+            f"export, takes {recorded.cpu_us - untraced.cpu_us:,.0f} µs, and the "
+            "export path "
             f"(batching, encoding, sending) {sent.cpu_us - recorded.cpu_us:,.0f} "
             "µs more."
         )
@@ -143,13 +140,12 @@ def _what_the_targets_leave(
 
 
 def _sampling_line(endpoint: str, untraced: Step, dropped: Step) -> str:
-    allowed = allowed_tracing_us(untraced.cpu_us, 0.85)
-    label = "`GET /`" if endpoint == ROOT else "the example endpoint"
-    measured = "n/a" if dropped.ratio is None else f"{dropped.ratio:.2f}"
+    allowed = allowed_tracing_us(untraced.cpu_us, SAMPLED_FLOOR)
     line = (
-        f"- 10% sampling >= 0.85 on {label} allows tracing {allowed:,.0f} µs per "
-        f"request; with every span dropped by the sampler, FastAPI's telemetry "
-        f"still takes {dropped.added_us:,.0f} µs (0% sampling measured {measured})"
+        f"- 10% sampling >= {SAMPLED_FLOOR:.2f} on {endpoint_label(endpoint)} allows "
+        f"tracing {allowed:,.0f} µs per request; with every span dropped by the "
+        "sampler, FastAPI's telemetry still takes "
+        f"{dropped.added_us:,.0f} µs (0% sampling measured {ratio_text(dropped.ratio)})"
     )
     if dropped.added_us > allowed:
         return line + ", so no sampling ratio reaches the target."
@@ -163,9 +159,9 @@ def _pair_line(rows: Sequence[Row], example: Sequence[Step]) -> list[str]:
         return []
     base = untraced.cpu_us_per_request
     added = (traced.cpu_ratio - 1) * base
-    allowed = allowed_tracing_us(base, 0.80)
+    allowed = allowed_tracing_us(base, PAIR_FLOOR)
     line = (
-        f"- The pair >= 0.80 allows {allowed:,.0f} µs per request for its "
+        f"- The pair >= {PAIR_FLOOR:.2f} allows {allowed:,.0f} µs per request for its "
         f"{PAIR_SPANS} spans ({allowed / PAIR_SPANS:,.0f} µs each, both processes "
         f"on one core); they took {added:,.0f} µs ({added / PAIR_SPANS:,.0f} each)"
     )

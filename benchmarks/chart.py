@@ -10,17 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from benchmarks.summary import Row
-
-TARGET_RATIO = 0.60
-P99_TARGET = 3.0
-
-
-def matplotlib_available() -> bool:
-    try:
-        import matplotlib  # noqa: F401
-    except ImportError:
-        return False
-    return True
+from benchmarks.targets import BATCH_FLOOR, P99_FACTOR
 
 
 def draw_chart(rows: Sequence[Row], path: Path, title: str) -> Path:
@@ -47,11 +37,11 @@ def draw_chart(rows: Sequence[Row], path: Path, title: str) -> Path:
         text = "baseline" if row.ratio is None else f"{value:.2f}"
         left.text(value + 0.01, y, text, va="center", fontsize=8)
     left.axvline(1.0, color="#444444", linewidth=0.8)
-    left.axvline(TARGET_RATIO, color="#c62828", linewidth=0.8, linestyle="--")
+    left.axvline(BATCH_FLOOR, color="#c62828", linewidth=0.8, linestyle="--")
     left.set_xlim(0, 1.25)
     left.set_yticks(positions, labels, fontsize=8)
     left.set_xlabel("requests/s relative to the untraced runs beside it")
-    left.set_title("Throughput kept (dashed: 0.60 target)", fontsize=10)
+    left.set_title(f"Throughput kept (dashed: {BATCH_FLOOR:.2f} target)", fontsize=10)
 
     p99 = [row.p99_ratio if row.p99_ratio is not None else 1.0 for row in rows]
     middle.barh(
@@ -61,10 +51,10 @@ def draw_chart(rows: Sequence[Row], path: Path, title: str) -> Path:
     )
     for y, value in zip(positions, p99, strict=True):
         middle.text(value + 0.05, y, f"{value:.1f}x", va="center", fontsize=8)
-    middle.axvline(P99_TARGET, color="#c62828", linewidth=0.8, linestyle="--")
-    middle.set_xlim(0, max([*p99, P99_TARGET]) * 1.2)
+    middle.axvline(P99_FACTOR, color="#c62828", linewidth=0.8, linestyle="--")
+    middle.set_xlim(0, max([*p99, P99_FACTOR]) * 1.2)
     middle.set_xlabel("p99 latency relative to untraced")
-    middle.set_title("p99 latency (dashed: 3x target)", fontsize=10)
+    middle.set_title(f"p99 latency (dashed: {P99_FACTOR:g}x target)", fontsize=10)
 
     cpu = [row.cpu_us_per_request for row in rows]
     right.barh(positions, cpu, color="#5c6bc0")
@@ -85,7 +75,7 @@ def draw_chart(rows: Sequence[Row], path: Path, title: str) -> Path:
 def _ratio_colour(ratio: float) -> str:
     if ratio >= 0.70:
         return "#2e7d32"
-    if ratio >= TARGET_RATIO:
+    if ratio >= BATCH_FLOOR:
         return "#9ccc65"
     if ratio >= 0.40:
         return "#ffb300"

@@ -4,25 +4,20 @@ With `taskset` and at least two cores the service (and everything in it: the
 event loop, the span processor's worker, gRPC's threads) shares core 0, and
 the load generator and the OTLP receiver share core 1, so the service's
 throughput is what one core of it can do. Elsewhere nothing is pinned and the
-report says so. A helper of the benchmark's own (the Python load client, the
-export-cost measurement) runs as `python -m benchmarks.<module>` on its core.
+report says so.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import subprocess
-import sys
 from collections.abc import Sequence
-from pathlib import Path
-from typing import Any
+
+from service_harness.projects import TEMPLATE_DIR
 
 SERVICE_CORE = 0
 LOAD_CORE = 1
-# Where `python -m benchmarks.<module>` imports from.
-REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
 def can_pin() -> bool:
@@ -46,14 +41,15 @@ def describe_pinning() -> str:
 
 
 def run_pinned(core: int, command: Sequence[str], timeout: float) -> str:
-    """Run `command` on `core` from the repository's root; its output, or an error."""
+    """Run `command` on `core` from the repository's root (where `python -m
+    benchmarks.load_python` imports from); its output, or an error."""
     completed = subprocess.run(
         pinned(core, command),
         capture_output=True,
         text=True,
         timeout=timeout,
         check=False,
-        cwd=REPO_ROOT,
+        cwd=TEMPLATE_DIR,
     )
     if completed.returncode != 0:
         raise RuntimeError(
@@ -61,11 +57,3 @@ def run_pinned(core: int, command: Sequence[str], timeout: float) -> str:
             f"{completed.stderr.strip()[-2000:]}"
         )
     return completed.stdout
-
-
-def run_pinned_module(
-    core: int, module: str, arguments: Sequence[str], timeout: float
-) -> Any:
-    """`python -m module arguments` on `core`; the JSON of its last output line."""
-    output = run_pinned(core, [sys.executable, "-m", module, *arguments], timeout)
-    return json.loads(output.strip().splitlines()[-1])

@@ -5,8 +5,9 @@ reads the answer (headers and a Content-Length body), records the latency and
 sends the next, until the duration is up. Every read has a timeout and the
 run stops at the deadline, so a stuck server ends the run rather than
 hanging it. It runs as its own process pinned to the load core
-(`python -m benchmarks.load_python URL --seconds S`), printing one JSON line.
-It is slower than wrk, so it is the fallback and the smoke test's client.
+(`python -m benchmarks.load_python URL --seconds S`, from `load`), printing
+one JSON line. It is slower than wrk, so it is the fallback and the smoke
+test's client.
 """
 
 from __future__ import annotations
@@ -21,12 +22,9 @@ from collections.abc import Sequence
 from dataclasses import asdict
 from urllib.parse import urlsplit
 
-from benchmarks.cpu_pinning import LOAD_CORE, run_pinned_module
-from benchmarks.load_result import LoadResult
+from benchmarks.load import LoadResult
 
-CONNECTIONS = 16
 READ_TIMEOUT = 5.0
-GRACE_SECONDS = 20.0
 
 
 async def _one_connection(
@@ -93,7 +91,6 @@ def summarize(latencies: list[float], elapsed: float, errors: int) -> LoadResult
     else:
         p50 = p99 = latencies[0] if latencies else 0.0
     return LoadResult(
-        tool="python",
         requests=len(latencies),
         seconds=elapsed,
         requests_per_second=len(latencies) / elapsed if elapsed > 0 else 0.0,
@@ -103,23 +100,11 @@ def summarize(latencies: list[float], elapsed: float, errors: int) -> LoadResult
     )
 
 
-def run_python_load(
-    url: str, seconds: float, connections: int = CONNECTIONS
-) -> LoadResult:
-    """Run the client as its own process on the load core; return its figures."""
-    arguments = [url, "--seconds", str(seconds), "--connections", str(connections)]
-    return LoadResult(
-        **run_pinned_module(
-            LOAD_CORE, "benchmarks.load_python", arguments, seconds + GRACE_SECONDS
-        )
-    )
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.load_python")
     parser.add_argument("url")
-    parser.add_argument("--seconds", type=float, default=5.0)
-    parser.add_argument("--connections", type=int, default=CONNECTIONS)
+    parser.add_argument("--seconds", type=float, required=True)
+    parser.add_argument("--connections", type=int, required=True)
     arguments = parser.parse_args(argv)
     result = asyncio.run(_load(arguments.url, arguments.seconds, arguments.connections))
     print(json.dumps(asdict(result)))

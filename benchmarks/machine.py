@@ -6,10 +6,11 @@ import importlib.util
 import os
 import platform
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
+
+from google.protobuf.internal import api_implementation
 
 PACKAGES = (
     "fastapi",
@@ -45,7 +46,8 @@ def describe_machine() -> Machine:
         kernel=platform.release(),
         python=platform.python_version(),
         packages={name: _version(name) for name in PACKAGES},
-        protobuf_backend=_protobuf_backend(),
+        # The OTLP receiver and exporters need protobuf: it is always there.
+        protobuf_backend=api_implementation.Type(),
         uvicorn_stack=uvicorn_stack(),
     )
 
@@ -62,21 +64,17 @@ def load_average() -> float:
     return os.getloadavg()[0]
 
 
-def wait_for_calm(
-    timeout: float,
-    threshold: float = LOAD_CALM,
-    report: Callable[[str], None] = print,
-) -> float:
-    """Poll the load average until it is below `threshold`, at most `timeout` s.
+def wait_for_calm(timeout: float) -> float:
+    """Poll the load average until it is below LOAD_CALM, at most `timeout` s.
 
     Returns the last reading; measuring starts either way (the report records
     the reading, so a busy machine is visible rather than hidden).
     """
     deadline = time.monotonic() + timeout
     reading = load_average()
-    while reading >= threshold and time.monotonic() < deadline:
-        report(
-            f"load average {reading:.2f} >= {threshold}; waiting (up to "
+    while reading >= LOAD_CALM and time.monotonic() < deadline:
+        print(
+            f"load average {reading:.2f} >= {LOAD_CALM}; waiting (up to "
             f"{max(0, deadline - time.monotonic()):.0f} s more)"
         )
         time.sleep(min(LOAD_POLL_SECONDS, max(0.0, deadline - time.monotonic())))
@@ -99,11 +97,3 @@ def _version(name: str) -> str:
         return metadata.version(name)
     except metadata.PackageNotFoundError:
         return "not installed"
-
-
-def _protobuf_backend() -> str:
-    try:
-        from google.protobuf.internal import api_implementation
-    except ImportError:
-        return "not installed"
-    return api_implementation.Type()

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
-from pathlib import Path
 
-from benchmarks.configurations import BATCH_DOWN, ROOT, Configuration
+from benchmarks.configurations import BATCH_DOWN, ROOT
 from benchmarks.load import run_load
 from benchmarks.process_stats import rss_mib
+from benchmarks.runner import Plan
 from benchmarks.services import BakedProjects, running_target
 
 SAMPLE_SECONDS = 5.0
@@ -38,19 +38,13 @@ class OutageMemory:
 
 
 def measure_outage_memory(
-    projects: BakedProjects,
-    work_dir: Path,
-    load_tool: str,
-    seconds: float = 60.0,
-    connections: int = 16,
-    configuration: Configuration = BATCH_DOWN,
-    endpoint: str = ROOT,
+    projects: BakedProjects, plan: Plan, seconds: float
 ) -> OutageMemory:
     """Warm up, note RSS, load for `seconds` while sampling RSS; return the figures."""
-    log_dir = work_dir / "logs" / "outage"
-    with running_target(configuration, projects, None, log_dir) as target:
-        url = target.url(endpoint)
-        run_load(load_tool, url, WARMUP_SECONDS, connections)
+    log_dir = plan.work_dir / "logs" / "outage"
+    with running_target(BATCH_DOWN, projects, None, log_dir) as target:
+        url = target.url(ROOT)
+        run_load(plan.load_tool, url, WARMUP_SECONDS, plan.connections)
         start = rss_mib(target.pids)
         samples: list[float] = []
         done = threading.Event()
@@ -62,14 +56,14 @@ def measure_outage_memory(
         sampler = threading.Thread(target=sample, name="rss-sampler", daemon=True)
         sampler.start()
         try:
-            load = run_load(load_tool, url, seconds, connections)
+            load = run_load(plan.load_tool, url, seconds, plan.connections)
         finally:
             done.set()
             sampler.join(SAMPLE_SECONDS * 2)
         end = rss_mib(target.pids)
     return OutageMemory(
-        configuration=configuration.label,
-        path=target.paths[endpoint],
+        configuration=BATCH_DOWN.label,
+        path=target.paths[ROOT],
         seconds=load.seconds,
         requests_per_second=load.requests_per_second,
         rss_start_mib=start,

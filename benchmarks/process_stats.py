@@ -9,25 +9,21 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable
-from pathlib import Path
 
-from service_harness.processes import stat_fields
+from service_harness.processes import PROC, stat_fields
 
-PROC = Path("/proc")
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 
 
-def cpu_seconds(pid: int, thread: int | None = None) -> float:
-    """User + system CPU seconds `pid` (or one of its threads) has used so far."""
-    fields = stat_fields(pid, thread)
-    if fields is None:
-        raise ProcessLookupError(f"no /proc entry for {pid} (thread {thread})")
-    utime, stime = int(fields[11]), int(fields[12])
-    return (utime + stime) / CLOCK_TICKS
-
-
 def total_cpu_seconds(pids: Iterable[int]) -> float:
-    return sum(cpu_seconds(pid) for pid in pids)
+    """User + system CPU seconds the processes `pids` have used so far."""
+    ticks = 0
+    for pid in pids:
+        fields = stat_fields(pid)
+        if fields is None:
+            raise ProcessLookupError(f"no /proc entry for {pid}")
+        ticks += int(fields[11]) + int(fields[12])
+    return ticks / CLOCK_TICKS
 
 
 def memory_kib(pid: int, field: str) -> int:

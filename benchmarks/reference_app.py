@@ -6,9 +6,9 @@ on, so dependencies, endpoint and serialization each get a span), and a
 BatchSpanProcessor in front of the gRPC OTLP exporter with its defaults. The
 routes match the generated service's (`/`, and `/<slug>` doing its work in a
 custom span), so the two are driven with the same requests. The exporter reads
-OTEL_EXPORTER_OTLP_ENDPOINT itself; BENCH_REFERENCE_SLUG names the example
-route. There is no `/healthz`: every route of this app is traced, and the
-benchmark waits for its port instead.
+OTEL_EXPORTER_OTLP_ENDPOINT itself; BENCH_APP_PACKAGE (the generated slug)
+names the example route. There is no `/healthz`: every route of this app is
+traced, and the benchmark waits for its port instead.
 
 Run it with `uvicorn --factory benchmarks.reference_app:create_app`.
 """
@@ -21,19 +21,12 @@ from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExport
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
-DEFAULT_SLUG = "my_service"
 
-
-def install_global_provider() -> TracerProvider:
+def create_app() -> FastAPI:
+    slug = os.environ["BENCH_APP_PACKAGE"]
     provider = TracerProvider()
     provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(insecure=True)))
     trace.set_tracer_provider(provider)
-    return provider
-
-
-def create_app() -> FastAPI:
-    slug = os.environ.get("BENCH_REFERENCE_SLUG", DEFAULT_SLUG)
-    install_global_provider()
     # No telemetry options: FastAPI finds the global provider and traces with
     # its defaults, as an application that only sets the provider would.
     app = FastAPI()

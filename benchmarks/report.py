@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
+import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
 
-from benchmarks.bake_timing import BakeTiming
 from benchmarks.breakdown import render_breakdown
 from benchmarks.machine import Machine
 from benchmarks.outage_memory import OutageMemory
-from benchmarks.summary import Row, Spread
-from benchmarks.targets import Verdict
+from benchmarks.runner import Plan
+from benchmarks.summary import Row
+from benchmarks.targets import Verdict, evaluate
 
 COLUMNS = (
     "configuration",
@@ -32,17 +32,13 @@ COLUMNS = (
 @dataclass(frozen=True)
 class RunContext:
     command: str
+    plan: Plan
     started: datetime
     finished: datetime
     load_before: float
     load_after: float
     machine: Machine
     pinning: str
-    load_tool: str
-    connections: int
-    seconds: float
-    warmup_seconds: float
-    repetitions: int
 
 
 def results_table(rows: Sequence[Row]) -> str:
@@ -85,13 +81,11 @@ def verdicts_table(verdicts: Sequence[Verdict]) -> str:
 
 def render(
     rows: Sequence[Row],
-    verdicts: Sequence[Verdict],
     context: RunContext,
-    outage: OutageMemory | None = None,
-    bakes: BakeTiming | None = None,
-    spread: Sequence[Spread] = (),
+    outage: OutageMemory | None,
+    bakes: Sequence[float],
 ) -> str:
-    machine = context.machine
+    machine, plan = context.machine, context.plan
     packages = ", ".join(f"{name} {v}" for name, v in machine.packages.items())
     parts = [
         "# The cost of tracing: latest run",
@@ -100,9 +94,9 @@ def render(
         f"with `{context.command}`.",
         "",
         "Each configuration runs as its own uvicorn process (one worker) and is "
-        f"driven by {context.load_tool} with {context.connections} connections "
-        f"for {context.seconds:g} s after a {context.warmup_seconds:g} s warm-up; "
-        f"{context.repetitions} repetition(s), configurations alternating within "
+        f"driven by {plan.load_tool} with {plan.connections} connections "
+        f"for {plan.seconds:g} s after a {plan.warmup_seconds:g} s warm-up; "
+        f"{plan.repetitions} repetition(s), configurations alternating within "
         "each, every traced run between two untraced ones. Figures are medians "
         "over the repetitions; a ratio is a traced run's requests per second ÷ "
         "the mean of the untraced runs just before and after it (median over the "
@@ -118,10 +112,10 @@ def render(
         "",
         results_table(rows),
         "",
-        *_spread_lines(spread),
+        *_spread_lines(rows),
         "## Targets",
         "",
-        verdicts_table(verdicts),
+        verdicts_table(evaluate(rows, outage)),
         "",
     ]
     breakdown = render_breakdown(rows)
@@ -138,11 +132,11 @@ def render(
             f"at the end, growth {outage.growth_mib:.1f} MiB "
             f"(samples every 5 s: {samples}).",
         )
-    if bakes is not None:
-        each = ", ".join(f"{s:.2f}" for s in bakes.seconds)
+    if bakes:
+        each = ", ".join(f"{s:.2f}" for s in bakes)
         parts += _section(
             "Generating one project",
-            f"Median {bakes.median:.2f} s over {len(bakes.seconds)} bakes through "
+            f"Median {statistics.median(bakes):.2f} s over {len(bakes)} bakes through "
             f"cookiecutter's Python API ({each} s).",
         )
     parts += [
@@ -165,20 +159,15 @@ def _section(heading: str, text: str) -> list[str]:
     return [f"## {heading}", "", text, ""]
 
 
-def write_report(path: Path, text: str) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text, encoding="utf-8")
-    return path
-
-
-def _spread_lines(spread: Sequence[Spread]) -> list[str]:
+def _spread_lines(rows: Sequence[Row]) -> list[str]:
     """The untraced runs' range: the drift every ratio above had to see through."""
-    if not spread:
+    untraced = [row for row in rows if not row.traced]
+    if not untraced:
         return []
     ranges = "; ".join(
-        f"{s.label} `{s.path}` {s.lowest:,.0f} to {s.highest:,.0f} req/s "
-        f"over {s.runs} runs"
-        for s in spread
+        f"{row.label} `{row.path}` {row.requests_per_second_range[0]:,.0f} to "
+        f"{row.requests_per_second_range[1]:,.0f} req/s over {row.runs} runs"
+        for row in untraced
     )
     return [
         "The machine's own speed drifts: the same untraced service measured "

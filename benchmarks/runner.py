@@ -1,31 +1,26 @@
 """The run order and one measured run: start, warm up, measure, stop, count.
 
-Configurations alternate, never all repetitions of one in a row, and every
-traced run sits between two runs of its untraced baseline (U A U B U C U):
-the machine's speed drifts by tens of percent over minutes, and a ratio to
-the baseline measured just before and just after cancels that drift. Each
+Every traced run sits between two runs of its untraced baseline (U A U B U),
+so its ratio cancels the machine's drift (docs/design-decisions.md). Each
 measured run gets a fresh service process (its peak RSS is its own) and, when
-it exports, a fresh receiver. Spans expected count every request the load
-generator completed, warm-up included; the service is stopped (which flushes
-its queue) before the receiver's count is read.
+it exports, a fresh receiver, whose count is read once the service stopped
+(which flushes its queue).
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
-from benchmarks.configurations import EXAMPLE, ROOT, Configuration
+from benchmarks.configurations import Configuration
 from benchmarks.cpu_pinning import SERVICE_CORE
-from benchmarks.load import run_load
-from benchmarks.load_result import LoadResult
+from benchmarks.load import LoadResult, run_load
 from benchmarks.process_stats import core_busy_seconds, peak_rss_mib, total_cpu_seconds
 from benchmarks.services import BakedProjects, running_target
 from benchmarks.span_counter import SpanCounter, counting_spans
 
-ENDPOINTS = (ROOT, EXAMPLE)
 # After the service stopped, its last export has been answered; this only
 # covers the receiver writing its log line.
 COUNT_SETTLE_SECONDS = 2.0
@@ -34,13 +29,13 @@ COUNT_SETTLE_SECONDS = 2.0
 @dataclass(frozen=True)
 class Plan:
     configurations: list[Configuration]
+    endpoints: tuple[str, ...]
+    repetitions: int
+    seconds: float
+    warmup_seconds: float
+    load_tool: str
+    connections: int
     work_dir: Path
-    repetitions: int = 3
-    seconds: float = 10.0
-    warmup_seconds: float = 2.0
-    load_tool: str = "wrk"
-    connections: int = 16
-    endpoints: tuple[str, ...] = ENDPOINTS
 
 
 @dataclass(frozen=True)
@@ -52,28 +47,29 @@ class Measurement:
     load: LoadResult
     cpu_us_per_request: float
     peak_rss_mib: float
-    # Every request completed in the run, warm-up included.
-    requests_total: int
     spans_received: int | None
+    # Every request completed in the run, warm-up included, in spans.
     spans_expected: float
     # Share of the service core's time used by other processes while measured.
     foreign_cpu_share: float
     # Position in the whole run, to find the baseline runs beside this one.
-    sequence: int = 0
+    sequence: int
 
 
-def run_plan(
-    plan: Plan, projects: BakedProjects, progress: Callable[[str], None] = print
-) -> list[Measurement]:
+def run_plan(plan: Plan, projects: BakedProjects) -> list[Measurement]:
     measurements = []
     for repetition in range(1, plan.repetitions + 1):
         for endpoint in plan.endpoints:
             for configuration in run_order(plan.configurations, endpoint):
                 measurement = measure(
-                    plan, projects, configuration, endpoint, repetition
+                    plan,
+                    projects,
+                    configuration,
+                    endpoint,
+                    repetition,
+                    len(measurements),
                 )
-                measurement = replace(measurement, sequence=len(measurements))
-                progress(describe(measurement))
+                print(describe(measurement))
                 measurements.append(measurement)
     return measurements
 
@@ -104,6 +100,7 @@ def measure(
     configuration: Configuration,
     endpoint: str,
     repetition: int,
+    sequence: int,
 ) -> Measurement:
     log_dir = plan.work_dir / "logs" / f"rep{repetition}-{endpoint}"
     with counting_spans(configuration, log_dir) as counter:
@@ -120,8 +117,8 @@ def measure(
             cpu_used = total_cpu_seconds(target.pids) - cpu_before
             core_used = core_busy_seconds(SERVICE_CORE) - core_before
             peak = peak_rss_mib(target.pids)
-        requests_total = warm_up.requests + load.requests
-        expected = configuration.spans_expected(endpoint, requests_total)
+        requests = warm_up.requests + load.requests
+        expected = configuration.spans_expected(endpoint, requests)
         received = settled_count(counter, expected) if counter else None
     return Measurement(
         configuration=configuration,
@@ -131,10 +128,10 @@ def measure(
         load=load,
         cpu_us_per_request=cpu_used * 1e6 / load.requests if load.requests else 0.0,
         peak_rss_mib=peak,
-        requests_total=requests_total,
         spans_received=received,
         spans_expected=expected,
         foreign_cpu_share=max(0.0, core_used - cpu_used) / window if window else 0.0,
+        sequence=sequence,
     )
 
 

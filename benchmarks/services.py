@@ -37,16 +37,17 @@ from service_harness.projects import (
     bake,
     bake_pair,
 )
-from service_harness.services import App, RunningService, start_service
+from service_harness.services import App, RunningService, running_service
 
-STOP_TIMEOUT = 10.0
-# The reference app has no /healthz: it is up when its port accepts.
+# The reference app has no /healthz: it is up when its port accepts. It flushes
+# its spans at exit, which SIGINT reaches.
 REFERENCE_APP = App(
     "reference",
     "benchmarks.reference_app:create_app",
     (TEMPLATE_DIR,),
     TEMPLATE_DIR,
     health_check=False,
+    stop_signal=signal.SIGINT,
 )
 
 
@@ -77,15 +78,12 @@ def collector_environment(
     return {}
 
 
-@dataclass
+@dataclass(frozen=True)
 class RunningTarget:
-    """The services of one configuration, the front one last."""
+    """The services of one configuration, the front one last, and its routes."""
 
     services: list[RunningService]
     paths: Mapping[str, str]
-    # SIGINT lets the reference app's atexit flush run; uvicorn's SIGTERM
-    # path re-raises the signal and skips it.
-    stop_signal: int = signal.SIGTERM
 
     @property
     def pids(self) -> list[int]:
@@ -93,11 +91,6 @@ class RunningTarget:
 
     def url(self, endpoint: str) -> str:
         return self.services[-1].base_url + self.paths[endpoint]
-
-    def stop(self) -> None:
-        # Front service first, so the downstream still answers its last calls.
-        for service in reversed(self.services):
-            service.process.stop(STOP_TIMEOUT, self.stop_signal)
 
 
 @contextlib.contextmanager
@@ -107,53 +100,38 @@ def running_target(
     counter: SpanCounter | None,
     log_dir: Path,
 ) -> Iterator[RunningTarget]:
-    """The configuration's service (or pair), up, exporting where it should."""
-    target = start_target(
-        configuration,
-        projects,
-        {**collector_environment(configuration, counter), **configuration.environment},
-        log_dir / configuration.name,
-    )
-    try:
-        yield target
-    finally:
-        target.stop()
-
-
-def start_target(
-    configuration: Configuration,
-    projects: BakedProjects,
-    environment: Mapping[str, str],
-    log_dir: Path,
-) -> RunningTarget:
-    """Start the configuration's service (or pair) and wait until it answers."""
+    """The configuration's service (or pair) on the service core, up, exporting
+    where it should; stopped when the block ends."""
+    environment = {
+        **collector_environment(configuration, counter),
+        **configuration.environment,
+    }
+    log_dir = log_dir / configuration.name
     prefix = pinned(SERVICE_CORE, [])
     if configuration.kind == PAIR:
-        if projects.pair is None:
-            raise RuntimeError("the pair was not baked")
+        assert projects.pair is not None, "the pair was not baked"
         options = PairOptions(log_dir, env=environment, command_prefix=prefix)
-        pair = RunningPair(projects.pair, options)
-        pair.start()
-        return RunningTarget(pair.services, {EXAMPLE: f"/{pair.service_a.name}"})
+        route = f"/{projects.pair.service_a.slug}"
+        with RunningPair(projects.pair, options) as pair:
+            yield RunningTarget(pair.services, {EXAMPLE: route})
+        return
     slug = projects.service.slug
-    paths = {ROOT: "/", EXAMPLE: f"/{slug}"}
     app = App.baked(projects.service)
-    stop_signal = signal.SIGTERM
     if configuration.kind == REFERENCE:
-        app, stop_signal = REFERENCE_APP, signal.SIGINT
-        environment = {**environment, "BENCH_REFERENCE_SLUG": slug}
+        app = REFERENCE_APP
     elif configuration.factory is not None:
         app = replace(
             app,
             factory=configuration.factory,
             pythonpath=(*app.pythonpath, TEMPLATE_DIR),
         )
-        environment = {**environment, "BENCH_APP_PACKAGE": slug}
-    service = start_service(
+    # The benchmark's own apps import or imitate the generated package.
+    environment["BENCH_APP_PACKAGE"] = slug
+    with running_service(
         app,
         log_dir,
-        env=environment,
+        environment,
         arguments=configuration.uvicorn_arguments,
         prefix=prefix,
-    )
-    return RunningTarget([service], paths, stop_signal)
+    ) as service:
+        yield RunningTarget([service], {ROOT: "/", EXAMPLE: f"/{slug}"})

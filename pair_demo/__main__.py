@@ -1,13 +1,6 @@
 """``python -m pair_demo`` (``make demo``): the tutorial's pair, one connected trace.
 
-Stages, each announced with a ``==>`` line: bake service_b and service_a from
-``examples/`` into a scratch directory; install both into this interpreter's
-environment (or, with ``--no-install``, import them from their ``src``); start a
-local OTLP receiver for the chosen protocol; start both services as uvicorn
-processes pointed at it; call service_a once; wait for the trace; print the
-answer, the ``traceparent`` that crossed the wire, the waterfall and the trace
-id; stop everything.
-
+Its stages, one ``==>`` line each, are walked through in docs/onboarding.md.
 Exit code 0 means the trace arrived whole: five spans, one trace, every parent
 present, in the expected chain. 1 means it did not, or a stage failed; 128 plus
 the signal number means it was interrupted. Every process the demo started is

@@ -55,19 +55,30 @@ def describe(span: ReceivedSpan) -> str:
     return f"{service} {span.kind} {span.name!r}"
 
 
-def find_problems(
-    spans: Sequence[ReceivedSpan], chain: Sequence[ExpectedSpan] = PAIR_CHAIN
-) -> list[str]:
-    """Every way ``spans`` differ from one whole trace shaped like ``chain``."""
+def find_problems(spans: Sequence[ReceivedSpan]) -> list[str]:
+    """Every way ``spans`` differ from one whole trace shaped like PAIR_CHAIN."""
     if not spans:
         return ["no spans arrived"]
-    return [
-        *_trace_count_problems(spans),
-        *_span_count_problems(spans, len(chain)),
-        *_missing_parent_problems(spans),
-        *_root_problems(spans),
-        *_chain_problems(spans, chain),
+    problems = []
+    trace_ids = list(dict.fromkeys(span.trace_id for span in spans))
+    if len(trace_ids) != 1:
+        # Several traces from one call mean the context did not cross a hop.
+        problems.append(
+            f"expected one trace, got {len(trace_ids)}: {', '.join(trace_ids)}"
+        )
+    if len(spans) != len(PAIR_CHAIN):
+        problems.append(f"expected {len(PAIR_CHAIN)} spans, got {len(spans)}")
+    span_ids = {span.span_id for span in spans}
+    problems += [
+        f"{describe(span)} has parent {span.parent_span_id}, which never arrived"
+        for span in spans
+        if span.parent_span_id is not None and span.parent_span_id not in span_ids
     ]
+    roots = [span for span in spans if span.parent_span_id is None]
+    if len(roots) != 1:
+        listed = ", ".join(describe(span) for span in roots) or "none"
+        problems.append(f"expected one root span, got {len(roots)}: {listed}")
+    return problems + _chain_problems(spans, roots)
 
 
 def root_span(spans: Sequence[ReceivedSpan]) -> ReceivedSpan | None:
@@ -76,51 +87,17 @@ def root_span(spans: Sequence[ReceivedSpan]) -> ReceivedSpan | None:
     return roots[0] if len(roots) == 1 else None
 
 
-def _trace_count_problems(spans: Sequence[ReceivedSpan]) -> list[str]:
-    trace_ids = list(dict.fromkeys(span.trace_id for span in spans))
-    if len(trace_ids) == 1:
-        return []
-    # Several traces from one call mean the context did not cross a hop.
-    return [f"expected one trace, got {len(trace_ids)}: {', '.join(trace_ids)}"]
-
-
-def _span_count_problems(spans: Sequence[ReceivedSpan], expected: int) -> list[str]:
-    if len(spans) == expected:
-        return []
-    return [f"expected {expected} spans, got {len(spans)}"]
-
-
-def _missing_parent_problems(spans: Sequence[ReceivedSpan]) -> list[str]:
-    span_ids = {span.span_id for span in spans}
-    return [
-        f"{describe(span)} has parent {span.parent_span_id}, which never arrived"
-        for span in spans
-        if span.parent_span_id is not None and span.parent_span_id not in span_ids
-    ]
-
-
-def _root_problems(spans: Sequence[ReceivedSpan]) -> list[str]:
-    roots = [span for span in spans if span.parent_span_id is None]
-    if len(roots) == 1:
-        return []
-    listed = ", ".join(describe(span) for span in roots) or "none"
-    return [f"expected one root span, got {len(roots)}: {listed}"]
-
-
 def _chain_problems(
-    spans: Sequence[ReceivedSpan], chain: Sequence[ExpectedSpan]
+    spans: Sequence[ReceivedSpan], roots: Sequence[ReceivedSpan]
 ) -> list[str]:
-    if not chain:
-        return []
-    roots = [span for span in spans if span.parent_span_id is None]
-    current = next((span for span in roots if chain[0].matches(span)), None)
+    current = next((span for span in roots if PAIR_CHAIN[0].matches(span)), None)
     if current is None:
-        return [f"no root span is {chain[0]}"]
+        return [f"no root span is {PAIR_CHAIN[0]}"]
     children: dict[str, list[ReceivedSpan]] = {}
     for span in spans:
         if span.parent_span_id is not None:
             children.setdefault(span.parent_span_id, []).append(span)
-    for expected in chain[1:]:
+    for expected in PAIR_CHAIN[1:]:
         below = children.get(current.span_id, [])
         found = next((span for span in below if expected.matches(span)), None)
         if found is None:

@@ -2,9 +2,10 @@
 
 A generated service counts as up when ``GET /healthz`` answers 200; an app
 without a health check (the benchmark's reference app) when its port accepts
-a connection, which uvicorn does once the app is built. The wait gives up
+a connection, which uvicorn does once the app is built; another process (the
+benchmark's receiver) when what the caller polls says so. The wait gives up
 early when the process has already exited (a failed import, a port in use),
-and its error carries the tail of the service's log, which says why.
+and its error carries the tail of the process's log, which says why.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ import socket
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
+from typing import TypeVar
 
 from service_harness.ports import LOOPBACK
 from service_harness.processes import ManagedProcess
@@ -21,6 +24,7 @@ HEALTH_PATH = "/healthz"
 DEFAULT_HEALTH_TIMEOUT = 30.0
 POLL_SECONDS = 0.1
 REQUEST_TIMEOUT = 1.0
+Ready = TypeVar("Ready")
 
 
 class ServiceNotHealthy(RuntimeError):
@@ -52,23 +56,28 @@ def wait_until_up(
     health_check: bool = True,
 ) -> float:
     """Poll until the service on ``port`` answers ``/healthz`` with 200 (or, with
-    ``health_check`` False, accepts a connection); return the seconds taken.
+    ``health_check`` False, accepts a connection); return the seconds taken."""
+    base_url = f"http://{LOOPBACK}:{port}"
+    started = time.monotonic()
+    if health_check:
+        wait_until(
+            process, lambda: answers_health_check(base_url), HEALTH_PATH, timeout
+        )
+    else:
+        wait_until(process, lambda: accepts_connections(port), "a connection", timeout)
+    return time.monotonic() - started
+
+
+def wait_until(
+    process: ManagedProcess, ready: Callable[[], Ready], what: str, timeout: float
+) -> Ready:
+    """Poll ``ready()`` until its answer is truthy and return that answer.
 
     Raises :class:`ServiceNotHealthy` when the process exits first or after
     ``timeout`` seconds, with the log's last lines in the message.
     """
-    base_url = f"http://{LOOPBACK}:{port}"
-    ready = (
-        (lambda: answers_health_check(base_url))
-        if health_check
-        else (lambda: accepts_connections(port))
-    )
-    late = HEALTH_PATH if health_check else "a connection"
-    started = time.monotonic()
-    deadline = started + timeout
-    while True:
-        if ready():
-            return time.monotonic() - started
+    deadline = time.monotonic() + timeout
+    while not (answer := ready()):
         exit_code = process.exit_code()
         if exit_code is not None:
             raise ServiceNotHealthy(
@@ -76,9 +85,10 @@ def wait_until_up(
             )
         if time.monotonic() >= deadline:
             raise ServiceNotHealthy(
-                _failure(process, f"did not answer {late} within {timeout} s")
+                _failure(process, f"did not answer {what} within {timeout} s")
             )
         time.sleep(POLL_SECONDS)
+    return answer
 
 
 def _failure(process: ManagedProcess, what: str) -> str:

@@ -21,14 +21,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from service_harness.health import DEFAULT_HEALTH_TIMEOUT
 from service_harness.ports import (
     LOOPBACK,
     free_port,
-    preferred_or_free_port,
+    port_is_free,
     wait_until_port_is_free,
 )
-from service_harness.processes import DEFAULT_STOP_TIMEOUT, pid_is_alive
+from service_harness.processes import pid_is_alive
 from service_harness.projects import BakedPair, BakedService
 from service_harness.services import App, RunningService, start_service
 
@@ -36,10 +35,6 @@ CALL_TIMEOUT = 15.0
 PORT_RELEASE_TIMEOUT = 5.0
 
 Report = Callable[[str], None]
-
-
-def _ignore(message: str) -> None:
-    return None
 
 
 @dataclass(frozen=True)
@@ -55,8 +50,6 @@ class PairOptions:
     workers: int = 1
     # Runs each uvicorn (the benchmark pins the pair to a core).
     command_prefix: Sequence[str] = ()
-    health_timeout: float = DEFAULT_HEALTH_TIMEOUT
-    stop_timeout: float = DEFAULT_STOP_TIMEOUT
 
 
 @dataclass(frozen=True)
@@ -92,7 +85,10 @@ class RunningPair:
     """
 
     def __init__(
-        self, baked: BakedPair, options: PairOptions, report: Report = _ignore
+        self,
+        baked: BakedPair,
+        options: PairOptions,
+        report: Report = lambda message: None,
     ) -> None:
         self.baked = baked
         self.options = options
@@ -100,16 +96,7 @@ class RunningPair:
         self.services: list[RunningService] = []
         self.stop_problems: list[str] = []
 
-    # lifecycle
-
     def __enter__(self) -> RunningPair:
-        self.start()
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
-
-    def start(self) -> None:
         """Start both; a failure stops whatever had started before it is raised."""
         try:
             service_b = self._start_service(self.baked.service_b, {})
@@ -118,52 +105,29 @@ class RunningPair:
         except BaseException:
             self.stop()
             raise
+        return self
 
-    def stop(self) -> list[str]:
-        """Stop every service started, newest first; return what went wrong."""
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    def stop(self) -> None:
+        """Stop every service started, newest first; what went wrong goes to
+        ``stop_problems``."""
         while self.services:
             service = self.services.pop()
             try:
                 self.stop_problems += self._stop_service(service)
             except Exception as error:  # the other service must still be stopped
                 self.stop_problems.append(f"{service.name}: stop failed: {error!r}")
-        return self.stop_problems
-
-    # access
-
-    @property
-    def service_a(self) -> RunningService:
-        return self._service(self.baked.service_a.slug)
-
-    @property
-    def service_b(self) -> RunningService:
-        return self._service(self.baked.service_b.slug)
 
     @property
     def route_url(self) -> str:
         """service_a's example route, the one that calls service_b."""
-        return f"{self.service_a.base_url}/{self.service_a.name}"
+        service_a = self.services[-1]  # it starts after service_b
+        return f"{service_a.base_url}/{service_a.name}"
 
     def call_service_a(self, timeout: float = CALL_TIMEOUT) -> ServiceAnswer:
         return get_json(self.route_url, timeout)
-
-    def pids(self) -> list[int]:
-        """Every PID the pair runs now: each uvicorn and its worker processes."""
-        pids: list[int] = []
-        for service in self.services:
-            pids += [service.process.pid, *service.process.descendant_pids()]
-        return pids
-
-    def ports(self) -> list[int]:
-        return [service.port for service in self.services]
-
-    # internals
-
-    def _service(self, slug: str) -> RunningService:
-        for service in self.services:
-            if service.name == slug:
-                return service
-        raise LookupError(f"{slug} is not running")
 
     def _start_service(
         self, baked: BakedService, downstream: Mapping[str, str]
@@ -177,7 +141,6 @@ class RunningPair:
             port=port,
             workers=self.options.workers,
             prefix=self.options.command_prefix,
-            timeout=self.options.health_timeout,
         )
         self.services.append(service)
         process = service.process
@@ -193,19 +156,20 @@ class RunningPair:
     def _choose_port(self, baked: BakedService) -> int:
         if not self.options.use_example_ports or baked.port is None:
             return free_port()
-        port, is_example = preferred_or_free_port(baked.port)
-        if not is_example:
-            source = baked.config_file.name if baked.config_file else "its answers"
-            self._report(
-                f"port {baked.port} (from {source}) is taken; "
-                f"{baked.slug} gets free port {port} instead"
-            )
+        if port_is_free(baked.port):
+            return baked.port
+        port = free_port()
+        source = baked.config_file.name if baked.config_file else "its answers"
+        self._report(
+            f"port {baked.port} (from {source}) is taken; "
+            f"{baked.slug} gets free port {port} instead"
+        )
         return port
 
     def _stop_service(self, service: RunningService) -> list[str]:
         process = service.process
         pids = [process.pid, *process.descendant_pids()]
-        exit_code = process.stop(self.options.stop_timeout)
+        exit_code = process.stop()
         problems = [
             f"{service.name}: pid {pid} still running after stop"
             for pid in pids

@@ -40,13 +40,6 @@ def port_is_free(port: int) -> bool:
         return True
 
 
-def preferred_or_free_port(preferred: int) -> tuple[int, bool]:
-    """``(preferred, True)`` when it is free, otherwise ``(a free port, False)``."""
-    if port_is_free(preferred):
-        return preferred, True
-    return free_port(), False
-
-
 def wait_until_port_is_free(port: int, timeout: float) -> bool:
     """Poll until the port can be bound again; False after ``timeout`` seconds."""
     deadline = time.monotonic() + timeout

@@ -7,9 +7,9 @@ nobody reads fills up and blocks the child.
 
 Stopping is SIGTERM (or the signal the caller names: SIGINT lets an app's
 atexit flush run, which uvicorn's SIGTERM path skips) to the child's PID and,
-after a bound, SIGKILL. Then any descendant recorded before the stop (uvicorn's
-``--workers`` processes) that is still alive gets SIGKILL too, so nothing we
-started outlives :meth:`ManagedProcess.stop`.
+after a bound, SIGKILL. Then whatever is left of its process group (uvicorn's
+``--workers`` processes) gets SIGKILL too, so nothing we started outlives
+:meth:`ManagedProcess.stop`.
 """
 
 from __future__ import annotations
@@ -62,17 +62,14 @@ class ManagedProcess:
             raise RuntimeError(f"{self.name} was never started")
         return self._popen.pid
 
-    @property
-    def started(self) -> bool:
-        return self._popen is not None
-
     def exit_code(self) -> int | None:
         """The exit code once the process has ended, None while it runs."""
         return None if self._popen is None else self._popen.poll()
 
     def descendant_pids(self) -> list[int]:
-        """PIDs of every process below this one (uvicorn's workers), while it runs."""
-        return descendant_pids(self.pid) if self.started else []
+        """PIDs of every process below this one (uvicorn's workers): the rest of
+        the process group it leads."""
+        return group_members(self.pid) if self._popen is not None else []
 
     def log_text(self) -> str:
         """What the process has written so far; empty before it wrote a file."""
@@ -94,7 +91,6 @@ class ManagedProcess:
         """
         if self._popen is None:
             return None
-        descendants = self.descendant_pids()
         if self._popen.poll() is None:
             _signal_pid(self._popen.pid, signum)
             try:
@@ -102,12 +98,8 @@ class ManagedProcess:
             except subprocess.TimeoutExpired:
                 _signal_pid(self._popen.pid, signal.SIGKILL)
                 self._popen.wait(KILL_TIMEOUT)
-        # The group check keeps a recycled PID of a stranger out of reach.
-        survivors = [
-            pid
-            for pid in descendants
-            if pid_is_alive(pid) and _process_group(pid) == self._popen.pid
-        ]
+        # A group keeps its id while it has members, so these are ours.
+        survivors = self.descendant_pids()
         for pid in survivors:
             _signal_pid(pid, signal.SIGKILL)
         # A killed process takes a moment to end; callers check right after.
@@ -127,13 +119,6 @@ def _wait_until_gone(pids: Sequence[int], timeout: float) -> None:
         time.sleep(GONE_POLL_SECONDS)
 
 
-def _process_group(pid: int) -> int | None:
-    try:
-        return os.getpgid(pid)
-    except ProcessLookupError:
-        return None
-
-
 def pid_is_alive(pid: int) -> bool:
     """True while ``pid`` runs; a zombie (ended, not yet reaped) counts as gone."""
     state = _proc_state(pid)
@@ -150,31 +135,20 @@ def pid_is_alive(pid: int) -> bool:
     return True
 
 
-def descendant_pids(pid: int) -> list[int]:
-    """Every descendant of ``pid``, read from /proc; empty where there is none."""
-    children_of: dict[int, list[int]] = {}
-    for child, parent in _parent_pids().items():
-        children_of.setdefault(parent, []).append(child)
-    found: list[int] = []
-    pending = list(children_of.get(pid, []))
-    while pending:
-        child = pending.pop()
-        found.append(child)
-        pending.extend(children_of.get(child, []))
-    return sorted(found)
-
-
-def _parent_pids() -> dict[int, int]:
-    parents: dict[int, int] = {}
+def group_members(pgid: int) -> list[int]:
+    """Every live process of group ``pgid`` but its leader, read from /proc;
+    empty where there is none."""
     if not PROC.is_dir():
-        return parents
+        return []
+    members = []
     for entry in PROC.iterdir():
-        if not entry.name.isdigit():
+        if not entry.name.isdigit() or int(entry.name) == pgid:
             continue
         fields = stat_fields(int(entry.name))
-        if fields is not None:
-            parents[int(entry.name)] = int(fields[1])
-    return parents
+        # State, parent, process group; a zombie has ended.
+        if fields is not None and fields[0] != "Z" and int(fields[2]) == pgid:
+            members.append(int(entry.name))
+    return sorted(members)
 
 
 def _proc_state(pid: int) -> str | None:
@@ -182,12 +156,11 @@ def _proc_state(pid: int) -> str | None:
     return None if fields is None else fields[0]
 
 
-def stat_fields(pid: int, thread: int | None = None) -> list[str] | None:
-    """The fields of /proc/PID/stat (or of one thread's, /proc/PID/task/TID/stat)
-    after the command name: state, ppid, ...; None when it is gone."""
-    path = PROC / str(pid) / ("stat" if thread is None else f"task/{thread}/stat")
+def stat_fields(pid: int) -> list[str] | None:
+    """The fields of /proc/PID/stat after the command name: state, ppid, ...;
+    None when it is gone."""
     try:
-        stat = path.read_text()
+        stat = (PROC / str(pid) / "stat").read_text()
     except OSError:
         return None
     # The command name is in parentheses and may itself contain spaces or ")".

@@ -69,7 +69,6 @@ def bake(
     output_dir: Path,
     config_file: Path | None = None,
     answers: Mapping[str, object] | None = None,
-    template_dir: Path = TEMPLATE_DIR,
 ) -> BakedService:
     """Bake one project into ``output_dir``: the template's defaults, then the
     answers in ``config_file``, then ``answers``.
@@ -78,7 +77,7 @@ def bake(
     ``output_dir/bake-<config name>.log`` instead of the terminal: those steps
     are for a person baking by hand, not for the reader of a demo or a run.
     """
-    _require_template(template_dir)
+    _require_template()
     answers = dict(answers or {})
     known = {**(read_answers(config_file) if config_file else {}), **answers}
     hook_log = output_dir / f"bake-{config_file.stem if config_file else 'answers'}.log"
@@ -87,7 +86,7 @@ def bake(
         with _stdout_to(hook_log):
             project_dir = Path(
                 cookiecutter(
-                    str(template_dir),
+                    str(TEMPLATE_DIR),
                     config_file=str(config_file) if config_file else None,
                     extra_context=answers,
                     no_input=True,
@@ -109,14 +108,13 @@ def bake(
 def bake_pair(
     output_dir: Path,
     announce: Callable[[Path], None] = lambda config_file: None,
-    template_dir: Path = TEMPLATE_DIR,
 ) -> BakedPair:
     """Bake service_b and service_a from ``examples/`` into ``output_dir``;
     ``announce`` hears of each config file before its bake."""
     baked = []
     for config_file in (SERVICE_B_CONFIG, SERVICE_A_CONFIG):
         announce(config_file)
-        baked.append(bake(output_dir, config_file, template_dir=template_dir))
+        baked.append(bake(output_dir, config_file))
     service_b, service_a = baked
     return BakedPair(service_a=service_a, service_b=service_b)
 
@@ -156,11 +154,11 @@ def _pip(python: str, *arguments: str) -> None:
         )
 
 
-def _require_template(template_dir: Path) -> None:
+def _require_template() -> None:
     # The harness finds the template next to itself; a wheel install has none.
-    if not (template_dir / "cookiecutter.json").is_file():
+    if not (TEMPLATE_DIR / "cookiecutter.json").is_file():
         raise ProjectSetupError(
-            f"no cookiecutter.json in {template_dir}: run the harness from the "
+            f"no cookiecutter.json in {TEMPLATE_DIR}: run the harness from the "
             "template's repository (make demo, or pip install -e .)"
         )
 

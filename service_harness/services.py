@@ -13,10 +13,12 @@ it by PID whatever happens inside its ``with`` block.
 from __future__ import annotations
 
 import contextlib
+import signal
 import sys
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from service_harness.environment import scrubbed_environment
 from service_harness.health import DEFAULT_HEALTH_TIMEOUT, wait_until_up
@@ -78,6 +80,9 @@ class App:
     cwd: Path | None = None
     # False for an app without /healthz: it is up when its port accepts.
     health_check: bool = True
+    # SIGINT lets an app's atexit flush run; uvicorn's SIGTERM path re-raises
+    # the signal and skips it.
+    stop_signal: int = signal.SIGTERM
     # Another environment's interpreter, where the app is installed.
     python: str = sys.executable
 
@@ -123,11 +128,11 @@ def start_service(
 
 @contextlib.contextmanager
 def running_service(
-    app: App, log_dir: Path, env: Mapping[str, str], workers: int = 1
+    app: App, log_dir: Path, env: Mapping[str, str], **options: Any
 ) -> Iterator[RunningService]:
     """:func:`start_service`, stopped by PID when the block ends."""
-    service = start_service(app, log_dir, env=env, workers=workers)
+    service = start_service(app, log_dir, env=env, **options)
     try:
         yield service
     finally:
-        service.process.stop(DEFAULT_STOP_TIMEOUT)
+        service.process.stop(DEFAULT_STOP_TIMEOUT, app.stop_signal)

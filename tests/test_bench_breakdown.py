@@ -11,8 +11,10 @@ def row(name: str, endpoint: str, cpu: float, cpu_ratio=None, ratio=None) -> Row
         label=name,
         endpoint=endpoint,
         path="/" if endpoint == ROOT else "/my_service",
-        repetitions=3,
+        traced=cpu_ratio is not None,
+        runs=3,
         requests_per_second=1_000_000 / cpu,
+        requests_per_second_range=(1_000_000 / cpu, 1_000_000 / cpu),
         ratio=ratio,
         p50_ms=1.0,
         p99_ms=2.0,
@@ -23,7 +25,6 @@ def row(name: str, endpoint: str, cpu: float, cpu_ratio=None, ratio=None) -> Row
         spans_received=None,
         spans_expected=0.0,
         spans_lost=None,
-        errors=0,
         foreign_cpu_share=0.0,
     )
 

@@ -271,8 +271,10 @@ def test_stopping_the_pair_leaves_no_process_and_frees_every_port(
         with running_pair(
             baked_pair, receiver, "http/protobuf", "simple", tmp_path, workers=2
         ) as pair:
-            pids = pair.pids()
-            ports = pair.ports()
+            processes = [service.process for service in pair.services]
+            pids = [p for process in processes for p in process.descendant_pids()]
+            pids += [process.pid for process in processes]
+            ports = [service.port for service in pair.services]
         stop_problems = pair.stop_problems
 
     # Each uvicorn supervisor plus its two workers at least.
