@@ -19,7 +19,9 @@ from benchmarks.configurations import (
     COLLECTOR_DOWN,
     COLLECTOR_GRPC,
     COLLECTOR_HTTP,
+    CONTRIB,
     EXAMPLE,
+    LITE_BOOTSTRAP,
     PAIR,
     REFERENCE,
     ROOT,
@@ -40,14 +42,21 @@ from service_harness.projects import (
 from service_harness.services import App, RunningService, start_service
 
 STOP_TIMEOUT = 10.0
-# The reference app has no /healthz: it is up when its port accepts.
-REFERENCE_APP = App(
-    "reference",
-    "benchmarks.reference_app:create_app",
-    (TEMPLATE_DIR,),
-    TEMPLATE_DIR,
-    health_check=False,
-)
+# The reference and peer apps have no /healthz: each is up when its port accepts.
+PEER_APPS = {
+    kind: App(
+        kind,
+        f"benchmarks.reference_app:{factory}",
+        (TEMPLATE_DIR,),
+        TEMPLATE_DIR,
+        health_check=False,
+    )
+    for kind, factory in (
+        (REFERENCE, "create_app"),
+        (CONTRIB, "create_contrib_app"),
+        (LITE_BOOTSTRAP, "create_lite_bootstrap_app"),
+    )
+}
 
 
 @dataclass(frozen=True)
@@ -83,7 +92,7 @@ class RunningTarget:
 
     services: list[RunningService]
     paths: Mapping[str, str]
-    # SIGINT lets the reference app's atexit flush run; uvicorn's SIGTERM
+    # SIGINT lets a peer app's atexit flush run; uvicorn's SIGTERM
     # path re-raises the signal and skips it.
     stop_signal: int = signal.SIGTERM
 
@@ -139,8 +148,8 @@ def start_target(
     paths = {ROOT: "/", EXAMPLE: f"/{slug}"}
     app = App.baked(projects.service)
     stop_signal = signal.SIGTERM
-    if configuration.kind == REFERENCE:
-        app, stop_signal = REFERENCE_APP, signal.SIGINT
+    if configuration.kind in PEER_APPS:
+        app, stop_signal = PEER_APPS[configuration.kind], signal.SIGINT
         environment = {**environment, "BENCH_REFERENCE_SLUG": slug}
     elif configuration.factory is not None:
         app = replace(

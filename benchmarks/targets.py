@@ -15,7 +15,16 @@ from benchmarks.configurations import EXAMPLE, ROOT
 from benchmarks.outage_memory import OutageMemory
 from benchmarks.summary import Row, find
 
-BATCH_COLLECTOR_UP = ("batch-grpc", "batch-http", "reference", "pair-batch-grpc")
+BATCH_COLLECTOR_UP = (
+    "batch-grpc",
+    "batch-http",
+    "reference",
+    "pair-batch-grpc",
+    # fastotel batches natively; the peers use the SDK's batch processor.
+    "native-http",
+    "contrib",
+    "lite-bootstrap",
+)
 SIMPLE_COLLECTOR_UP = ("simple-grpc",)
 # What each processor's ratio with the collector down must keep of its ratio
 # with the collector up: (configuration, target, check(down, up)).
