@@ -7,7 +7,7 @@ writes `benchmarks/results/latest.md` and `latest.png`.
 
 Services are baked and run through `service_harness`, as in the demo and the
 tests. One module per part: what is measured (`configurations`,
-`reference_app`, `encode_only_app`), how a service runs (`services`,
+`reference_app` with the peers, `provider_variants`), how a service runs (`services`,
 `cpu_pinning`), how load is made (`load`, `load_python`), what is read from
 /proc (`process_stats`), how spans are counted (`span_counter`), the run order
 (`runner`), the figures (`summary`, `targets`, `breakdown`), the dedicated

@@ -13,9 +13,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-# Which service runs: a baked project, the reference app, or the baked pair.
+# Which service runs: a baked project, the reference app, a peer's app
+# (benchmarks.reference_app), or the baked pair.
 SERVICE = "service"
 REFERENCE = "reference"
+CONTRIB = "contrib"
+LITE_BOOTSTRAP = "lite-bootstrap"
 PAIR = "pair"
 
 # Where spans go: the receiver over gRPC or HTTP, a closed port, or nowhere.
@@ -35,6 +38,12 @@ SPANS_PER_REQUEST = {
     (SERVICE, EXAMPLE): 2,
     (REFERENCE, ROOT): 4,
     (REFERENCE, EXAMPLE): 5,
+    # The contrib instrumentation's defaults (lite-bootstrap applies it too):
+    # the server span and one per ASGI `send` (the response's start and body).
+    (CONTRIB, ROOT): 3,
+    (CONTRIB, EXAMPLE): 4,
+    (LITE_BOOTSTRAP, ROOT): 3,
+    (LITE_BOOTSTRAP, EXAMPLE): 4,
     # service_a: server, operation, client; service_b: server, operation.
     (PAIR, EXAMPLE): 5,
 }
@@ -54,7 +63,7 @@ class Configuration:
     baseline: str | None = None
     uvicorn_arguments: tuple[str, ...] = ()
     endpoints: tuple[str, ...] = (ROOT, EXAMPLE)
-    # Another app factory around the generated one (benchmarks.encode_only_app).
+    # Another app factory around the generated one (benchmarks.provider_variants).
     factory: str | None = None
 
     @property
@@ -143,7 +152,28 @@ SAMPLED_0 = sampled(0)
 ENCODED_NOT_SENT = traced(
     "encoded-not-sent",
     "batch, encoded, never sent",
-    factory="benchmarks.encode_only_app:create_app",
+    factory="benchmarks.provider_variants:create_encode_only_app",
+)
+
+# A native span processor in place of the batch processor and the exporter,
+# and the peers a user would pick instead of the template, on the same routes.
+NATIVE_HTTP = traced(
+    "native-http",
+    "fastotel's native processor, HTTP (not adopted)",
+    collector=COLLECTOR_HTTP,
+    factory="benchmarks.provider_variants:create_native_app",
+)
+CONTRIB_PEER = traced(
+    "contrib",
+    "contrib instrumentation, its defaults (peer)",
+    kind=CONTRIB,
+    collector=COLLECTOR_GRPC,
+)
+LITE_BOOTSTRAP_PEER = traced(
+    "lite-bootstrap",
+    "lite-bootstrap (peer)",
+    kind=LITE_BOOTSTRAP,
+    collector=COLLECTOR_GRPC,
 )
 
 # What uvicorn's access line costs (SERVICE_ACCESS_LOG=false turns it off).
@@ -175,7 +205,10 @@ MAIN = (
     ENCODED_NOT_SENT,
     UNTRACED_NO_ACCESS_LOG,
     BATCH_NO_ACCESS_LOG,
+    NATIVE_HTTP,
     TUTORIAL_REFERENCE,
+    CONTRIB_PEER,
+    LITE_BOOTSTRAP_PEER,
     PAIR_UNTRACED,
     PAIR_TRACED,
 )

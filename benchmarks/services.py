@@ -19,7 +19,9 @@ from benchmarks.configurations import (
     COLLECTOR_DOWN,
     COLLECTOR_GRPC,
     COLLECTOR_HTTP,
+    CONTRIB,
     EXAMPLE,
+    LITE_BOOTSTRAP,
     PAIR,
     REFERENCE,
     ROOT,
@@ -39,16 +41,23 @@ from service_harness.projects import (
 )
 from service_harness.services import App, RunningService, running_service
 
-# The reference app has no /healthz: it is up when its port accepts. It flushes
-# its spans at exit, which SIGINT reaches.
-REFERENCE_APP = App(
-    "reference",
-    "benchmarks.reference_app:create_app",
-    (TEMPLATE_DIR,),
-    TEMPLATE_DIR,
-    health_check=False,
-    stop_signal=signal.SIGINT,
-)
+# The reference and peer apps have no /healthz: each is up when its port
+# accepts. They flush their spans at exit, which SIGINT reaches.
+PEER_APPS = {
+    kind: App(
+        kind,
+        f"benchmarks.reference_app:{factory}",
+        (TEMPLATE_DIR,),
+        TEMPLATE_DIR,
+        health_check=False,
+        stop_signal=signal.SIGINT,
+    )
+    for kind, factory in (
+        (REFERENCE, "create_app"),
+        (CONTRIB, "create_contrib_app"),
+        (LITE_BOOTSTRAP, "create_lite_bootstrap_app"),
+    )
+}
 
 
 @dataclass(frozen=True)
@@ -117,8 +126,8 @@ def running_target(
         return
     slug = projects.service.slug
     app = App.baked(projects.service)
-    if configuration.kind == REFERENCE:
-        app = REFERENCE_APP
+    if configuration.kind in PEER_APPS:
+        app = PEER_APPS[configuration.kind]
     elif configuration.factory is not None:
         app = replace(
             app,

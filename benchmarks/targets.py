@@ -21,7 +21,16 @@ BATCH_FLOOR = 0.60
 SAMPLED_FLOOR = 0.85
 PAIR_FLOOR = 0.80
 P99_FACTOR = 3.0
-BATCH_COLLECTOR_UP = ("batch-grpc", "batch-http", "reference", "pair-batch-grpc")
+BATCH_COLLECTOR_UP = (
+    "batch-grpc",
+    "batch-http",
+    "reference",
+    "pair-batch-grpc",
+    # fastotel batches natively; the peers use the SDK's batch processor.
+    "native-http",
+    "contrib",
+    "lite-bootstrap",
+)
 SIMPLE_COLLECTOR_UP = ("simple-grpc",)
 # What each processor's ratio with the collector down must keep of its ratio
 # with the collector up: (configuration, target, check(down, up)).
