@@ -67,7 +67,7 @@ def test_no_query_value_reaches_any_log_line(project, tmp_path, log_format):
 FACTORY = f"{SLUG}.app:create_app"
 BAD_ENDPOINT = ("OTEL_EXPORTER_OTLP_ENDPOINT", "garbage")
 BAD_ENDPOINT_LINE = (
-    f"{SLUG}: configuration error: OTEL_EXPORTER_OTLP_ENDPOINT='garbage': "
+    f"{SLUG}: configuration error: OTEL_EXPORTER_OTLP_ENDPOINT: "
     "must be an http:// or https:// URL with a host, no query"
 )
 
@@ -99,7 +99,7 @@ def test_a_bad_setting_stops_uvicorn_with_one_line_and_exit_status_3(project):
     assert code == 3
     errors = [line for line in stderr.splitlines() if "error" in line.lower()]
     assert errors == [
-        f"{SLUG}: configuration error: OTEL_EXPORTER_OTLP_TIMEOUT='-1': "
+        f"{SLUG}: configuration error: OTEL_EXPORTER_OTLP_TIMEOUT: "
         "Input should be greater than 0"
     ]
     assert "Traceback" not in stderr

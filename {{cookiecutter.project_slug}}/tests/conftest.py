@@ -80,6 +80,8 @@ class Downstream:
     status: int = 200
     body: bytes = b'{"message": "hello from downstream"}'
     delay: float = 0.0
+    # Where a request without a query is sent on (a 302), when set.
+    redirect: str = ""
     headers: list[dict[str, str]] = dataclasses.field(default_factory=list)
     paths: list[str] = dataclasses.field(default_factory=list)
 
@@ -95,6 +97,12 @@ def downstream(monkeypatch: pytest.MonkeyPatch) -> Iterator[Downstream]:
             behaviour.headers.append({k.lower(): v for k, v in self.headers.items()})
             time.sleep(behaviour.delay)
             try:
+                if behaviour.redirect and "?" not in self.path:
+                    self.send_response(302)
+                    self.send_header("Location", behaviour.redirect)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
                 self.send_response(behaviour.status)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(behaviour.body)))

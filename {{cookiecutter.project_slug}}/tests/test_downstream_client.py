@@ -146,3 +146,54 @@ def test_concurrent_calls_do_not_wait_for_each_other(downstream, tracer_provider
     # Serialised on the event loop, five calls would take at least 5 x 0.3 s.
     assert elapsed < 5 * 0.3, f"five concurrent calls took {elapsed:.2f} s"
     assert len(downstream.paths) == 5
+
+
+SECRET = "S3CRET"
+
+
+@pytest.mark.parametrize("how", ["userinfo-in-the-url", "token-in-a-redirect"])
+def test_a_failed_call_puts_no_credential_of_its_urls_on_any_span(
+    downstream, tracer_provider, span_exporter, monkeypatch, how
+):
+    """requests' own message names the URL: `404 Client Error: ... for url: ...`."""
+    downstream.status = 404
+    if how == "userinfo-in-the-url":
+        credentials = downstream.url.replace("http://", f"http://du:{SECRET}@")
+        monkeypatch.setenv("SERVICE_DOWNSTREAM_URL", credentials)
+    else:
+        downstream.redirect = f"/elsewhere?token={SECRET}"
+
+    with TestClient(create_app(Settings(), tracer_provider)) as test_client:
+        response = test_client.get(EXAMPLE_PATH)
+
+    assert response.status_code == 502
+    spans = span_exporter.get_finished_spans()
+    (event,) = only_span(spans, OPERATION).events
+    assert "404 Client Error" in event.attributes["exception.stacktrace"]
+    assert "REDACTED" in event.attributes["exception.stacktrace"]
+    for span in spans:
+        assert SECRET not in span.to_json(), span.name
+    assert SECRET not in response.text
+
+
+def nested(depth: int) -> bytes:
+    return b"[" * depth + b"]" * depth
+
+
+@pytest.mark.parametrize(
+    ("body", "status"),
+    [(nested(100), 200), (nested(101), 502), (nested(100_000), 502)],
+    ids=["100-levels", "101-levels", "100000-levels"],
+)
+def test_a_json_answer_nested_deeper_than_100_levels_is_a_502(
+    downstream, tracer_provider, body, status
+):
+    downstream.body = body
+
+    with TestClient(create_app(Settings(), tracer_provider)) as test_client:
+        response = test_client.get(EXAMPLE_PATH)
+
+    assert response.status_code == status
+    if status == 502:
+        detail = "answered JSON nested deeper than 100 levels"
+        assert response.json() == {"detail": f"{DOWNSTREAM_SERVICE}: {detail}"}

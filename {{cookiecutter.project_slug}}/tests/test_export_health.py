@@ -278,3 +278,31 @@ def test_a_long_exporter_reason_is_cut_between_words_at_300_characters():
     # even when the next character (index 300) happens to be a space.
     assert first_line("a " + "b" * 298 + " c" + "d" * 50) == "a ..."
     assert first_line("") == ""
+
+
+def test_the_outage_lines_carry_no_user_password_or_query_value(
+    caplog, exporter_logger, inner, clock
+):
+    """In the destination, and in the exporter's own words, which the gRPC
+    exporter writes with the target's userinfo."""
+    wrapper = OutageReportingExporter(
+        inner, "http://alice:S3CRET@c:4318/v1/traces?tenant=S3CRET"
+    )
+    with caplog.at_level(logging.INFO):
+        exporter_logger.warning(
+            "Transient error StatusCode.UNAVAILABLE encountered while exporting "
+            "traces to alice:S3CRET@c:4318, retrying in 1.12s."
+        )
+        clock.now += 2
+        wrapper.export(spans(1))
+    wrapper.shutdown()
+
+    lines = [m for m in caplog.messages if m.startswith("tracing:")]
+    assert lines == [
+        "tracing: cannot export spans to http://REDACTED@c:4318/v1/traces?tenant="
+        "REDACTED (Transient error StatusCode.UNAVAILABLE encountered while "
+        "exporting traces to REDACTED@c:4318, retrying in 1.12s.); spans are "
+        "dropped until it answers, requests are not affected",
+        "tracing: export to http://REDACTED@c:4318/v1/traces?tenant=REDACTED works "
+        "again after 2.0 s; 0 spans were lost",
+    ]

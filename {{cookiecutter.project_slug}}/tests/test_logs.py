@@ -28,6 +28,7 @@ from {{ cookiecutter.project_slug }}.logs import (
     TraceContextFilter,
     configure_logging,
     redact_access_query,
+    scrub_record,
 )
 from {{ cookiecutter.project_slug }}.settings import Settings
 
@@ -202,10 +203,12 @@ def test_service_log_format_picks_the_formatter_with_one_filter_per_handler(
 
     assert by_default == [TextFormatter] * 3
     assert [type(handler.formatter) for handler in handlers] == [JsonFormatter] * 3
-    # Configured twice, each handler has the one correlation filter.
+    # Configured twice, each handler has the one correlation filter and the
+    # scrubbing.
     assert [[type(f) for f in handler.filters] for handler in handlers] == [
-        [TraceContextFilter]
+        [TraceContextFilter, type(scrub_record)]
     ] * 3
+    assert all(handler.filters[1] is scrub_record for handler in handlers)
 
 
 def test_configure_logging_keeps_a_chosen_formatter(attach, settings, tracer_provider):
@@ -263,21 +266,27 @@ def test_an_exception_logged_outside_a_request_carries_no_ids(attach, settings):
     assert line.endswith(f" {REQUEST_LOGGER} [service={PACKAGE}] failed outside")
 
 
-def test_the_service_logger_gets_a_handler_only_if_nothing_would_print_it(
+def test_the_root_logger_gets_a_handler_only_if_nothing_would_print_a_line(
     monkeypatch, settings
 ):
+    """On the root, so a library's warning is formatted and scrubbed like the
+    service's own lines, not printed raw by logging's last resort."""
     service_logger = logging.getLogger(PACKAGE)
     monkeypatch.setattr(service_logger, "handlers", [])
-    monkeypatch.setattr(logging.root, "handlers", [logging.NullHandler()])
+    monkeypatch.setattr(service_logger, "level", logging.NOTSET)
+    chosen = logging.NullHandler()
+    monkeypatch.setattr(logging.root, "handlers", [chosen])
     configure_logging(settings)
-    assert service_logger.handlers == []
+    assert logging.root.handlers == [chosen]
 
     monkeypatch.setattr(logging.root, "handlers", [])
     configure_logging(settings)
     configure_logging(settings)
-    assert [type(handler) for handler in service_logger.handlers] == [
+    assert [type(handler) for handler in logging.root.handlers] == [
         logging.StreamHandler
     ]
+    assert service_logger.handlers == []
+    assert service_logger.getEffectiveLevel() == logging.INFO
 
 
 def test_access_log_off_disables_the_access_logger_before_a_line_is_made(monkeypatch):
@@ -399,3 +408,28 @@ def test_uvicorn_access_lines_carry_the_request_ids_however_it_is_started():
     port = running["python -m"][0]
     assert f"Uvicorn running on http://localhost:{port}" in outputs["python -m"]
     assert "factory detected" not in outputs["python -m"]
+
+
+@pytest.mark.parametrize("log_format", ["text", "json"])
+def test_no_credential_or_query_value_reaches_a_line_through_any_formatter(
+    attach, monkeypatch, log_format
+):
+    """The service's formatters and one someone chose; message and traceback."""
+    monkeypatch.setenv("SERVICE_LOG_FORMAT", log_format)
+    handlers = [attach(PACKAGE), attach("uvicorn.error", logging.Formatter())]
+    configure_logging(Settings())
+    url = f"http://u:{SECRET}@h:1/p?token={SECRET}"
+
+    logging.getLogger(REQUEST_LOGGER).warning("calling %s", url)
+    try:
+        raise ValueError(f"cannot reach {url}")
+    except ValueError:
+        logging.getLogger("uvicorn.error").exception("Exception in ASGI application")
+
+    for handler in handlers:
+        output = handler.stream.getvalue()
+        assert SECRET not in output
+    assert "calling http://REDACTED@h:1/p?token=REDACTED" in lines(handlers[0])[0]
+    assert "ValueError: cannot reach http://REDACTED@h:1/p?token=REDACTED" in (
+        handlers[1].stream.getvalue()
+    )

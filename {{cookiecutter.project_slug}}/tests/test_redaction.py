@@ -1,4 +1,11 @@
-"""No secrets on spans: query values redacted; bodies, credentials, cookies absent."""
+"""No secrets on spans: query values and credentials redacted wherever text carries
+them; bodies, `Authorization` and cookies absent."""
+
+import pytest
+from fastapi.testclient import TestClient
+
+from {{ cookiecutter.project_slug }}.app import create_app
+from {{ cookiecutter.project_slug }}.redaction import scrub
 
 from span_queries import only_span
 
@@ -53,3 +60,77 @@ def test_every_url_attribute_a_span_starts_with_keeps_its_keys_and_loses_the_val
         "url.full": "http://h:1/p",
         "http.target": "/p",
     }
+
+
+CREDENTIAL = "S3CRET"
+
+
+@pytest.mark.parametrize(
+    ("text", "scrubbed"),
+    [
+        (
+            f"http://alice:{CREDENTIAL}@127.0.0.1:4999/v1/traces",
+            "http://REDACTED@127.0.0.1:4999/v1/traces",
+        ),
+        (
+            # The gRPC exporter's own words name the target without a scheme.
+            f"while exporting traces to alice:{CREDENTIAL}@127.0.0.1:4999, retrying",
+            "while exporting traces to REDACTED@127.0.0.1:4999, retrying",
+        ),
+        (
+            f"404 Client Error: Not Found for url: http://du:{CREDENTIAL}@h:80/b"
+            f"?token={CREDENTIAL}&x=1#top",
+            "404 Client Error: Not Found for url: http://REDACTED@h:80/b"
+            "?token=REDACTED&x=REDACTED#top",
+        ),
+        (f"'https://h/p?k={CREDENTIAL}'", "'https://h/p?k=REDACTED'"),
+        (f"(http://u:p@{CREDENTIAL}@h/)", "(http://REDACTED@h/)"),
+        ("mail bob@example.com", "mail REDACTED@example.com"),
+        ("a path /users/ann@x and 3 @ 4 = 7", "a path /users/ann@x and 3 @ 4 = 7"),
+    ],
+)
+def test_scrub_replaces_userinfo_and_query_values_in_any_text(text, scrubbed):
+    assert scrub(text) == scrubbed
+
+
+def test_url_attributes_lose_their_user_and_password(tracer_provider, span_exporter):
+    tracer_provider.get_tracer("test").start_span(
+        "with userinfo",
+        attributes={"url.full": f"http://du:{CREDENTIAL}@h:1/p?k={CREDENTIAL}"},
+    ).end()
+
+    (span,) = span_exporter.get_finished_spans()
+    assert span.attributes["url.full"] == "http://REDACTED@h:1/p?k=REDACTED"
+
+
+def test_a_routes_exception_reaches_no_span_with_the_secrets_in_its_text(
+    settings, tracer_provider, span_exporter
+):
+    """A team's own route, raising the usual way, inside its own span."""
+    app = create_app(settings, tracer_provider)
+    tracer = tracer_provider.get_tracer("team.code")
+
+    @app.get("/fails")
+    async def fails() -> None:
+        with tracer.start_as_current_span("team_operation"):
+            raise ValueError(
+                f"cannot reach http://u:{CREDENTIAL}@h/x?token={CREDENTIAL}"
+            )
+
+    with TestClient(app, raise_server_exceptions=False) as client:
+        assert client.get("/fails").status_code == 500
+
+    spans = span_exporter.get_finished_spans()
+    operation = only_span(spans, "team_operation")
+    (event,) = operation.events
+    assert event.attributes["exception.message"] == (
+        "cannot reach http://REDACTED@h/x?token=REDACTED"
+    )
+    stacktrace = event.attributes["exception.stacktrace"]
+    assert "http://REDACTED@h/x?token=REDACTED" in stacktrace
+    assert operation.status.description == (
+        "ValueError: cannot reach http://REDACTED@h/x?token=REDACTED"
+    )
+    for span in spans:
+        recorded = repr(span.to_json())
+        assert CREDENTIAL not in recorded, span.name

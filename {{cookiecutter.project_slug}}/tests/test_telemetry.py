@@ -345,3 +345,17 @@ def test_app_stops_within_service_shutdown_timeout_3_s_by_default(monkeypatch, s
 
     assert stuck.entered.is_set()
     assert 0.4 < elapsed < 2.0
+
+
+def test_the_startup_line_names_the_endpoint_without_its_user_and_password(
+    monkeypatch, caplog
+):
+    pytest.importorskip(EXPORTER_MODULES["http/protobuf"])
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf")
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "http://alice:S3CRET@c:4318")
+    settings = Settings()
+
+    line = describe(settings, build_tracer_provider(settings))
+
+    assert " endpoint=http://REDACTED@c:4318/v1/traces " in line
+    assert "S3CRET" not in line

@@ -36,7 +36,7 @@ def create_app(
     it flushes and shuts down when it stops."""
     settings = settings or load_settings()
     configure_logging(settings)
-    install_propagation()
+    install_propagation(settings)
     provider = tracer_provider or install_tracing(settings)
     logger.info(describe(settings, provider))
     downstream = None

@@ -15,6 +15,27 @@ from opentelemetry.instrumentation.requests import RequestsInstrumentor
 
 from .settings import DOWNSTREAM_SERVICE, Settings
 
+# Deeper answers are refused: FastAPI's serializer fails past about 250 levels,
+# and the JSON decoder past about 1,000 with a RecursionError.
+MAX_JSON_DEPTH = 100
+
+
+def nested_deeper_than(value: Any, limit: int) -> bool:
+    """Whether `value`'s lists and objects go more than `limit` levels deep."""
+    level = [value]
+    for _ in range(limit + 1):
+        containers = [item for item in level if isinstance(item, (dict, list))]
+        if not containers:
+            return False
+        level = [
+            inner
+            for container in containers
+            for inner in (
+                container.values() if isinstance(container, dict) else container
+            )
+        ]
+    return True
+
 
 def instrument_requests(provider: trace.TracerProvider) -> None:
     """Trace every `requests` call with `provider`.
@@ -48,7 +69,10 @@ class DownstreamClient:
         try:
             response = self._session.get(self.url, timeout=self.timeout)
             response.raise_for_status()
-            return {self.response_key: response.json()}
+            answer = response.json()
+            if nested_deeper_than(answer, MAX_JSON_DEPTH):
+                raise RecursionError  # as the decoder does past its own limit
+            return {self.response_key: answer}
         except requests.Timeout as error:
             raise HTTPException(504, f"{self.service}: timed out") from error
         except requests.HTTPError as error:
@@ -56,6 +80,9 @@ class DownstreamClient:
             raise HTTPException(502, detail) from error
         except requests.JSONDecodeError as error:
             raise HTTPException(502, f"{self.service}: answered non-JSON") from error
+        except RecursionError as error:
+            detail = f"answered JSON nested deeper than {MAX_JSON_DEPTH} levels"
+            raise HTTPException(502, f"{self.service}: {detail}") from error
         except requests.RequestException as error:
             detail = f"{self.service}: unreachable ({type(error).__name__})"
             raise HTTPException(502, detail) from error

@@ -3,6 +3,8 @@
 The OTLP exporters log every retry and failed batch. The wrapper below keeps
 those records as the reason and says two things instead: a warning when export
 starts failing, and a line when it works again with how many spans were lost.
+Both name the endpoint and quote the exporter through redaction: the gRPC
+exporter's words name its target with any user:password in it.
 """
 
 import logging
@@ -12,6 +14,8 @@ from collections.abc import Sequence
 
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
+
+from .redaction import redact_url, scrub
 
 logger = logging.getLogger(__name__)
 
@@ -54,7 +58,7 @@ class OutageReportingExporter(SpanExporter, logging.Filter):
     ) -> None:
         logging.Filter.__init__(self)
         self._inner = inner
-        self._destination = destination
+        self._destination = redact_url(destination)
         self._hint = hint
         self._lock = threading.Lock()
         self._down_since: float | None = None
@@ -66,7 +70,7 @@ class OutageReportingExporter(SpanExporter, logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         if record.levelno >= logging.WARNING:
             # The first retry warning comes seconds before the export gives up.
-            self._reason = first_line(record.getMessage())
+            self._reason = first_line(scrub(record.getMessage()))
             self._begin_outage()
         return False
 
@@ -74,7 +78,7 @@ class OutageReportingExporter(SpanExporter, logging.Filter):
         try:
             result = self._inner.export(spans)
         except Exception as error:  # noqa: BLE001 -- an exporter must not kill the worker
-            self._reason = f"{type(error).__name__}: {error}"
+            self._reason = scrub(f"{type(error).__name__}: {error}")
             result = SpanExportResult.FAILURE
         if result is not SpanExportResult.SUCCESS:
             with self._lock:

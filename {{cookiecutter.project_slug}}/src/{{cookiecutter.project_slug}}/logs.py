@@ -2,7 +2,8 @@
 
 Every line of the service's and uvicorn's carries the service name and, when
 logged while a span was current, its `trace_id` and `span_id` as backends show
-them; a line outside a request carries no ids rather than zeros.
+them; a line outside a request carries no ids rather than zeros. No line, the
+service's or a library's, carries a URL's user:password or query values.
 """
 
 import json
@@ -14,7 +15,7 @@ from opentelemetry.sdk.resources import SERVICE_NAME
 from starlette.types import ASGIApp, Receive, Scope, Send
 from uvicorn.logging import ColourizedFormatter
 
-from .redaction import redact_url
+from .redaction import redact_url, scrub
 from .settings import Settings
 from .telemetry import build_resource
 
@@ -42,6 +43,18 @@ class TraceContextFilter(logging.Filter):
             record.trace_id = trace.format_trace_id(context.trace_id)
             record.span_id = trace.format_span_id(context.span_id)
         return True
+
+
+def scrub_record(record: logging.LogRecord) -> bool:
+    """Credentials and query values out of the message and the traceback, for
+    whichever formatter writes the line."""
+    message = record.getMessage()
+    if (scrubbed := scrub(message)) != message:
+        record.msg, record.args = scrubbed, None
+    if record.exc_info and not record.exc_text:
+        # Formatters print exc_text when it is set.
+        record.exc_text = scrub(logging.Formatter().formatException(record.exc_info))
+    return True
 
 
 def redact_access_query(record: logging.LogRecord) -> bool:
@@ -105,7 +118,7 @@ class JsonFormatter(logging.Formatter):
         if getattr(record, "trace_id", ""):
             line.update(trace_id=record.trace_id, span_id=record.span_id)
         if record.exc_info:
-            line["exception"] = self.formatException(record.exc_info)
+            line["exception"] = record.exc_text or self.formatException(record.exc_info)
         if record.stack_info:
             line["stack"] = self.formatStack(record.stack_info)
         return json.dumps(line, ensure_ascii=False)
@@ -117,7 +130,8 @@ def configure_logging(settings: Settings) -> None:
     Runs when the app is built, after uvicorn set up its loggers, so both ways of
     starting log alike. uvicorn's formatters become the service's; one someone
     chose (--log-config) stays and can use %(trace_id)s, %(span_id)s and
-    %(service_name)s. The service's logger gets a handler unless the root has one.
+    %(service_name)s. The root gets a handler unless it has one, so that a
+    library's warnings are formatted and scrubbed like the service's lines.
     """
     # A disabled logger answers isEnabledFor() with False: the access line is
     # never formatted. --no-access-log and --log-level still work as well.
@@ -127,7 +141,7 @@ def configure_logging(settings: Settings) -> None:
         access_logger.addFilter(redact_access_query)
     service_logger = logging.getLogger(__package__)
     if not logging.root.handlers and not service_logger.handlers:
-        service_logger.addHandler(logging.StreamHandler())
+        logging.root.addHandler(logging.StreamHandler())
         service_logger.setLevel(logging.INFO)
     context = TraceContextFilter(str(build_resource().attributes[SERVICE_NAME]))
     formatter = JsonFormatter() if settings.log_format == "json" else TextFormatter()
@@ -135,9 +149,11 @@ def configure_logging(settings: Settings) -> None:
     for name in UVICORN_LOGGERS:
         handlers += logging.getLogger(name).handlers
     for handler in dict.fromkeys(handlers):
-        for old in [f for f in handler.filters if isinstance(f, TraceContextFilter)]:
-            handler.removeFilter(old)
+        for old in handler.filters[:]:
+            if isinstance(old, TraceContextFilter) or old is scrub_record:
+                handler.removeFilter(old)
         handler.addFilter(context)
+        handler.addFilter(scrub_record)
         if isinstance(
             handler.formatter,
             (ColourizedFormatter, TextFormatter, JsonFormatter, type(None)),

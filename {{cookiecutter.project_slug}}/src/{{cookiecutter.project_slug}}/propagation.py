@@ -1,14 +1,16 @@
 """Owns the trace headers: W3C Trace Context Level 2, read and sent to the letter.
 
-Unlike the API's propagator, two `traceparent` headers start a new trace,
-`tracestate` keeps its valid members (the first of a duplicated key, the first
-32) under Level 2's key grammar, and nothing a caller sends is logged. Vendors
-must propagate at least 512 characters of `tracestate` and may trim beyond:
-this service keeps at most 512 as it reads them, dropping members over 128
-first, then from the end, so what it sends on stays within them.
+Unlike the API's propagator, two `traceparent` headers start a new trace;
+`tracestate` is read under Level 2's key grammar and discarded whole when any
+member is invalid or there are more than 32, as the W3C test suite expects at
+its strictest (the parent is still continued; of a duplicated key, the first
+counts); and nothing a caller sends is logged, by this module or by the SDK's
+baggage parser. Vendors must propagate at least 512 characters of `tracestate`
+and may trim beyond: this service keeps at most 512 as it reads them, dropping
+members over 128 first, then from the end, so what it sends on stays within them.
 """
 
-import os
+import logging
 import re
 from importlib.metadata import entry_points
 from typing import Any
@@ -20,12 +22,17 @@ from opentelemetry.propagators.textmap import CarrierT, Getter, default_getter
 from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags, TraceState
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
+from .settings import Settings
+
 # version "-" trace-id "-" parent-id "-" trace-flags, then more fields after a
 # dash in versions after 00.
-TRACEPARENT = re.compile(r"([\da-f]{2})-([\da-f]{32})-([\da-f]{16})-([\da-f]{2})(-.*)?")
+# ASCII classes only: `\d` would take other scripts' digits.
+TRACEPARENT = re.compile(
+    r"([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})(-.*)?"
+)
 # key = ( lcalpha / DIGIT ) 0*255 ( keychar ), keychar adding _ - * / @;
 # value = 0*255( chr ) nblk-chr: printable ASCII but , and =, no space last.
-KEY = r"[a-z\d][a-z\d_\-*/@]{0,255}"
+KEY = r"[a-z0-9][a-z0-9_\-*/@]{0,255}"
 VALUE = r"[\x20-\x2b\x2d-\x3c\x3e-\x7e]{0,255}[\x21-\x2b\x2d-\x3c\x3e-\x7e]"
 MEMBER = re.compile(f"({KEY})=({VALUE})")
 MAX_MEMBERS = 32
@@ -71,13 +78,15 @@ def limit_tracestate(members: list[str]) -> list[str]:
 
 
 def parse_tracestate(headers: list[str]) -> TraceState:
-    """The valid members of every `tracestate` header, combined in order, within
-    the length this service sends on."""
+    """Every `tracestate` header combined in order, within the length this
+    service sends on; empty if any member is invalid or there are over 32."""
+    listed = [m.strip(" \t") for m in ",".join(headers).split(",")]
+    matches = [MEMBER.fullmatch(member) for member in listed if member]
+    if len(matches) > MAX_MEMBERS or not all(matches):
+        return TraceState()
     members: dict[str, str] = {}
-    for member in ",".join(headers).split(","):
-        match = MEMBER.fullmatch(member.strip(" \t"))
-        if match and len(members) < MAX_MEMBERS:
-            members.setdefault(match[1], match[0])
+    for match in matches:
+        members.setdefault(match[1], match[0])
     kept = limit_tracestate(list(members.values()))
     return W3CTraceState(dict(member.split("=", 1) for member in kept))
 
@@ -108,14 +117,22 @@ class Propagators(CompositePropagator):
         return super().extract(*args, **kwargs) or Context()
 
 
-def install_propagation() -> None:
+def drop_the_callers_words(record: logging.LogRecord) -> bool:
+    # The SDK's baggage parser logs a refused header or member as sent: 60 KB, or
+    # a forged line, at a caller's will. The header is dropped as W3C Baggage says.
+    return False
+
+
+def install_propagation(settings: Settings) -> None:
     """The propagators OTEL_PROPAGATORS names, with this module's `tracecontext`."""
+    baggage_logger = logging.getLogger("opentelemetry.baggage.propagation")
+    if drop_the_callers_words not in baggage_logger.filters:
+        baggage_logger.addFilter(drop_the_callers_words)
     propagators = []
-    for name in os.environ.get("OTEL_PROPAGATORS", "tracecontext,baggage").split(","):
-        name = name.strip().lower()
+    for name in settings.propagators:
         if name == "tracecontext":
             propagators.append(W3CTraceContextPropagator())
-        elif name not in ("", "none"):
+        elif name != "none":
             (entry_point,) = entry_points(group="opentelemetry_propagator", name=name)
             propagators.append(entry_point.load()())
     propagate.set_global_textmap(Propagators(propagators))

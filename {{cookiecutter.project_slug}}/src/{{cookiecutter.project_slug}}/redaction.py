@@ -1,20 +1,42 @@
-"""Owns what spans must not carry: query-string values.
+"""Owns what must never leave the service: credentials and query values.
 
-FastAPI's server spans record `url.query` with only a few cloud-signature
-parameters redacted, and a client span's URL can carry a query too. Tokens,
-e-mail addresses and session ids travel in query strings, so the values are
-replaced before any exporter sees the span; the keys stay, for debugging.
+Tokens, e-mail addresses and session ids travel in query strings and in a URL's
+`user:password@`; exception messages quote URLs (`requests` does: `404 Client
+Error: ... for url: ...`). `scrub` replaces both in any text; the span
+processor below applies it to every span, logs.py to every log line and
+export_health.py to the exporter's own words. Query keys stay, for debugging.
 Bodies, `Authorization` and cookie headers are never recorded to begin with.
 """
 
+import re
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from opentelemetry.context import Context
-from opentelemetry.sdk.trace import Span, SpanProcessor
+from opentelemetry.sdk.trace import (
+    Event,
+    ReadableSpan,
+    Span,
+    SynchronousMultiSpanProcessor,
+)
+from opentelemetry.trace import Status
 
 REDACTED = "REDACTED"
 QUERY_ATTRIBUTES = ("url.query",)
 URL_ATTRIBUTES = ("url.full", "http.url", "http.target")
+# `user:password@` (up to the last @) after `://`, or at the start of a word:
+# gRPC's messages name the target without a scheme. An e-mail's name goes too.
+USERINFO = re.compile(r"""(?:(?<=://)|(?<![^\s'"(<\[=,]))[^\s/?#'"<>\[\]]+@""")
+# The value of each `key=value` that follows a `?` or an `&`.
+QUERY_VALUE = re.compile(r"""(?<=[?&])([^\s=&#'"<>]+=)[^\s&#'"<>]*""")
+
+
+def scrub(text: str) -> str:
+    """`text` with every URL's user:password and query values replaced."""
+    if "@" in text:
+        text = USERINFO.sub(f"{REDACTED}@", text)
+    if "=" in text:
+        text = QUERY_VALUE.sub(rf"\g<1>{REDACTED}", text)
+    return text
 
 
 def redact_query(query: str) -> str:
@@ -23,12 +45,51 @@ def redact_query(query: str) -> str:
 
 
 def redact_url(url: str) -> str:
+    """The URL with query values and any user:password replaced."""
     parts = urlsplit(url)
+    if "@" in parts.netloc:
+        parts = parts._replace(netloc=f"{REDACTED}@{parts.netloc.rpartition('@')[2]}")
     return urlunsplit(parts._replace(query=redact_query(parts.query)))
 
 
-class QueryRedactingSpanProcessor(SpanProcessor):
-    """Replaces query values on every span as it starts, before export sees it."""
+def scrubbed_span(span: ReadableSpan) -> ReadableSpan:
+    """The span, with its events' text and status description scrubbed: where
+    an exception's message and stacktrace go."""
+    description = span.status.description
+    if not span.events and not description:
+        return span
+    events = [
+        Event(
+            event.name,
+            {
+                key: scrub(value) if isinstance(value, str) else value
+                for key, value in (event.attributes or {}).items()
+            },
+            event.timestamp,
+        )
+        for event in span.events
+    ]
+    return ReadableSpan(
+        name=span.name,
+        context=span.context,
+        parent=span.parent,
+        resource=span.resource,
+        attributes=span.attributes,
+        events=events,
+        links=span.links,
+        kind=span.kind,
+        status=Status(span.status.status_code, scrub(description))
+        if description
+        else span.status,
+        start_time=span.start_time,
+        end_time=span.end_time,
+        instrumentation_scope=span.instrumentation_scope,
+    )
+
+
+class RedactingSpanProcessor(SynchronousMultiSpanProcessor):
+    """The provider's processors behind the redaction: every processor added to
+    the provider, an exporter's or a test's, sees only redacted spans."""
 
     def on_start(self, span: Span, parent_context: Context | None = None) -> None:
         attributes = span.attributes or {}
@@ -36,5 +97,11 @@ class QueryRedactingSpanProcessor(SpanProcessor):
             if isinstance(value := attributes.get(key), str):
                 span.set_attribute(key, redact_query(value))
         for key in URL_ATTRIBUTES:
-            if isinstance(value := attributes.get(key), str) and "?" in value:
+            if isinstance(value := attributes.get(key), str) and (
+                "?" in value or "@" in value
+            ):
                 span.set_attribute(key, redact_url(value))
+        super().on_start(span, parent_context)
+
+    def on_end(self, span: ReadableSpan) -> None:
+        super().on_end(scrubbed_span(span))

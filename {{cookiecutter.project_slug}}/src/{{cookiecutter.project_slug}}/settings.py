@@ -5,12 +5,15 @@ variables are the SDK's to read; they are declared here so that a value the SDK
 would silently replace stops the service with one line naming the variable.
 """
 
+import logging
 import re
 import sys
+from importlib.metadata import entry_points
 from importlib.util import find_spec
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
+from opentelemetry.util.re import parse_env_headers
 from pydantic import (
     AfterValidator,
     AliasGenerator,
@@ -18,6 +21,7 @@ from pydantic import (
     Field,
     PositiveFloat,
     PositiveInt,
+    SecretStr,
     ValidationError,
     ValidationInfo,
     field_validator,
@@ -60,13 +64,44 @@ def _collector_address(value: str, info: ValidationInfo) -> str:
     given = info.data.get("otlp_traces_protocol")
     grpc = (given or info.data.get("otlp_protocol")) == "grpc"
     # gRPC also takes host:port, which the SDK dials with TLS.
-    if grpc and re.fullmatch(r"[\w.-]+:\d{1,5}", value):
+    if grpc and re.fullmatch(r"[A-Za-z0-9_.-]+:[0-9]{1,5}", value):
         return value
+    if grpc and urlsplit(value).username is not None:
+        # The channel would fail on the name and lose every span.
+        raise ValueError(
+            "must carry no user:password@ over gRPC, which cannot send them; "
+            "put credentials in OTEL_EXPORTER_OTLP_HEADERS"
+        )
     return _http_url(value)
+
+
+def _exporter_headers(value: SecretStr) -> SecretStr:
+    # The SDK would drop a malformed header with a warning that quotes it.
+    dropped: list[logging.LogRecord] = []
+    sdk_logger = logging.getLogger(parse_env_headers.__module__)
+    sdk_logger.addFilter(capture := dropped.append)
+    try:
+        parse_env_headers(value.get_secret_value(), liberal=True)
+    finally:
+        sdk_logger.removeFilter(capture)
+    if dropped:
+        raise ValueError("must be comma-separated name=value pairs, values URL-encoded")
+    return value
+
+
+def _installed_propagators(names: tuple[str, ...]) -> tuple[str, ...]:
+    for name in set(names) - {"tracecontext", "none"}:
+        if not entry_points(group="opentelemetry_propagator", name=name):
+            raise ValueError(
+                "each name must be tracecontext, none or an installed "
+                "opentelemetry_propagator"
+            )
+    return names
 
 
 Choice = BeforeValidator(_lower)
 CollectorAddress = Annotated[str, AfterValidator(_collector_address)]
+ExporterHeaders = Annotated[SecretStr, AfterValidator(_exporter_headers)]
 Protocol = Annotated[Literal["grpc", "http/protobuf"], Choice]
 
 
@@ -116,6 +151,11 @@ class Settings(BaseSettings):
     otlp_traces_endpoint_given: CollectorAddress | None = sdk(
         "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"
     )
+    # Read by the exporter; declared to refuse what it would drop, kept secret.
+    otlp_headers: ExporterHeaders | None = sdk("OTEL_EXPORTER_OTLP_HEADERS")
+    otlp_traces_headers: ExporterHeaders | None = sdk(
+        "OTEL_EXPORTER_OTLP_TRACES_HEADERS"
+    )
     otlp_timeout: PositiveFloat | None = sdk("OTEL_EXPORTER_OTLP_TIMEOUT")
     otlp_traces_timeout: PositiveFloat | None = sdk("OTEL_EXPORTER_OTLP_TRACES_TIMEOUT")
     # TracerProvider() knows only the built-in samplers; any other name would
@@ -134,6 +174,12 @@ class Settings(BaseSettings):
     sampler_arg: Annotated[float, Field(ge=0, le=1)] | None = sdk(
         "OTEL_TRACES_SAMPLER_ARG"
     )
+    propagators: Annotated[
+        tuple[str, ...],
+        NoDecode,
+        BeforeValidator(_names),
+        AfterValidator(_installed_propagators),
+    ] = sdk("OTEL_PROPAGATORS", ("tracecontext", "baggage"))
     schedule_delay: PositiveInt | None = sdk("OTEL_BSP_SCHEDULE_DELAY")
     export_timeout: PositiveInt | None = sdk("OTEL_BSP_EXPORT_TIMEOUT")
     queue_size: PositiveInt = sdk("OTEL_BSP_MAX_QUEUE_SIZE", 2048)
@@ -180,16 +226,18 @@ class Settings(BaseSettings):
 
 
 def load_settings() -> Settings:
-    """The settings in force, or one line naming the bad variable and an exit:
-    serving without the tracing asked for, or a traceback, would be worse."""
+    """The settings in force, or one line naming the bad variable and its rule,
+    and an exit: serving without the tracing asked for, or a traceback, would be
+    worse. Never the value: URLs and headers carry credentials."""
     try:
         return Settings()
     except ValidationError as error:
         problem = error.errors()[0]
-        setting = f"{problem['loc'][0]}={problem['input']!r}"
+        variable = problem["loc"][0]
         message = problem["msg"].removeprefix("Value error, ")
         print(
-            f"{__package__}: configuration error: {setting}: {message}", file=sys.stderr
+            f"{__package__}: configuration error: {variable}: {message}",
+            file=sys.stderr,
         )
         # 3 is the start-up failure code of uvicorn and gunicorn: their
         # supervisors stop instead of restarting the worker forever.
