@@ -27,7 +27,6 @@ from {{ cookiecutter.project_slug }}.logs import (
     TextFormatter,
     TraceContextFilter,
     configure_logging,
-    redact_access_query,
     scrub_record,
 )
 from {{ cookiecutter.project_slug }}.settings import Settings
@@ -243,14 +242,17 @@ def test_formatters_work_on_records_no_filter_has_seen():
         (("c:1", "GET", "/p", "1.1", 200), '"GET /p HTTP/1.1" 200'),
     ],
 )
-def test_access_line_query_values_are_redacted(args, logged):
+def test_access_line_query_values_are_redacted_and_its_arguments_kept(args, logged):
+    """uvicorn's AccessFormatter, in a --log-config, unpacks the five arguments."""
     access_format = '%s - "%s %s HTTP/%s" %d'
     record = logging.LogRecord(
         "uvicorn.access", logging.INFO, __file__, 1, access_format, args, None
     )
 
-    assert redact_access_query(record) is True
+    assert scrub_record(record) is True
     assert logged in record.getMessage()
+    assert len(record.args) == 5
+    assert AccessFormatter('%(client_addr)s "%(request_line)s"').format(record)
 
 
 def test_an_exception_logged_outside_a_request_carries_no_ids(attach, settings):

@@ -15,7 +15,7 @@ from opentelemetry.sdk.resources import SERVICE_NAME
 from starlette.types import ASGIApp, Receive, Scope, Send
 from uvicorn.logging import ColourizedFormatter
 
-from .redaction import redact_url, scrub
+from .redaction import scrub
 from .settings import Settings
 from .telemetry import build_resource
 
@@ -47,23 +47,16 @@ class TraceContextFilter(logging.Filter):
 
 def scrub_record(record: logging.LogRecord) -> bool:
     """Credentials and query values out of the message and the traceback, for
-    whichever formatter writes the line."""
+    whichever formatter writes the line; arguments keep their shape (uvicorn's
+    access formatter reads them)."""
+    if isinstance(record.args, tuple):
+        record.args = tuple(scrub(a) if isinstance(a, str) else a for a in record.args)
     message = record.getMessage()
     if (scrubbed := scrub(message)) != message:
         record.msg, record.args = scrubbed, None
     if record.exc_info and not record.exc_text:
         # Formatters print exc_text when it is set.
         record.exc_text = scrub(logging.Formatter().formatException(record.exc_info))
-    return True
-
-
-def redact_access_query(record: logging.LogRecord) -> bool:
-    """uvicorn's access line carries the path with its query: values redacted,
-    as on the spans."""
-    if isinstance(record.args, tuple) and len(record.args) == 5:
-        client, method, path, version, status = record.args
-        if "?" in str(path):
-            record.args = (client, method, redact_url(str(path)), version, status)
     return True
 
 
@@ -137,8 +130,6 @@ def configure_logging(settings: Settings) -> None:
     # never formatted. --no-access-log and --log-level still work as well.
     access_logger = logging.getLogger(ACCESS_LOGGER)
     access_logger.disabled = not settings.access_log
-    if redact_access_query not in access_logger.filters:
-        access_logger.addFilter(redact_access_query)
     service_logger = logging.getLogger(__package__)
     if not logging.root.handlers and not service_logger.handlers:
         logging.root.addHandler(logging.StreamHandler())

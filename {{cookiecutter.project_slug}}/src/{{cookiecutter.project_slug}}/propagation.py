@@ -117,17 +117,11 @@ class Propagators(CompositePropagator):
         return super().extract(*args, **kwargs) or Context()
 
 
-def drop_the_callers_words(record: logging.LogRecord) -> bool:
-    # The SDK's baggage parser logs a refused header or member as sent: 60 KB, or
-    # a forged line, at a caller's will. The header is dropped as W3C Baggage says.
-    return False
-
-
 def install_propagation(settings: Settings) -> None:
     """The propagators OTEL_PROPAGATORS names, with this module's `tracecontext`."""
-    baggage_logger = logging.getLogger("opentelemetry.baggage.propagation")
-    if drop_the_callers_words not in baggage_logger.filters:
-        baggage_logger.addFilter(drop_the_callers_words)
+    # The SDK's baggage parser logs a refused header or member as sent: 60 KB,
+    # or a forged line, at a caller's will. W3C Baggage drops it; so does this.
+    logging.getLogger("opentelemetry.baggage.propagation").disabled = True
     propagators = []
     for name in settings.propagators:
         if name == "tracecontext":

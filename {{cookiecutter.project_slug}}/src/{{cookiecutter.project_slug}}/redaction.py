@@ -1,15 +1,13 @@
 """Owns what must never leave the service: credentials and query values.
 
 Tokens, e-mail addresses and session ids travel in query strings and in a URL's
-`user:password@`; exception messages quote URLs (`requests` does: `404 Client
-Error: ... for url: ...`). `scrub` replaces both in any text; the span
-processor below applies it to every span, logs.py to every log line and
-export_health.py to the exporter's own words. Query keys stay, for debugging.
+`user:password@`, and exception messages quote URLs (`requests`' do). `scrub`
+replaces both in any text, keeping query keys for debugging: on every span here,
+in every log line (logs.py) and in the exporter's words (export_health.py).
 Bodies, `Authorization` and cookie headers are never recorded to begin with.
 """
 
 import re
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from opentelemetry.context import Context
 from opentelemetry.sdk.trace import (
@@ -21,13 +19,15 @@ from opentelemetry.sdk.trace import (
 from opentelemetry.trace import Status
 
 REDACTED = "REDACTED"
-QUERY_ATTRIBUTES = ("url.query",)
-URL_ATTRIBUTES = ("url.full", "http.url", "http.target")
-# `user:password@` (up to the last @) after `://`, or at the start of a word:
-# gRPC's messages name the target without a scheme. An e-mail's name goes too.
-USERINFO = re.compile(r"""(?:(?<=://)|(?<![^\s'"(<\[=,]))[^\s/?#'"<>\[\]]+@""")
-# The value of each `key=value` that follows a `?` or an `&`.
-QUERY_VALUE = re.compile(r"""(?<=[?&])([^\s=&#'"<>]+=)[^\s&#'"<>]*""")
+URL_ATTRIBUTES = ("url.full", "url.query", "http.url", "http.target")
+# `user:password@` (up to the last @) after `://`; or, without `&` and `=`, at
+# the start of a word: gRPC's messages name the target without a scheme, and an
+# e-mail's name goes too.
+USERINFO = re.compile(
+    r"""(?<=://)[^\s/?#'"<>\[\]]+@|(?<![^\s'"(<\[=,])[^\s/?#'"<>\[\]&=]+@"""
+)
+# The value of each `key=value` after a `?`, an `&` or at the very start.
+QUERY_VALUE = re.compile(r"""(?<![^?&])([^\s=&#'"<>]+=)[^\s&#'"<>]*""")
 
 
 def scrub(text: str) -> str:
@@ -37,19 +37,6 @@ def scrub(text: str) -> str:
     if "=" in text:
         text = QUERY_VALUE.sub(rf"\g<1>{REDACTED}", text)
     return text
-
-
-def redact_query(query: str) -> str:
-    pairs = parse_qsl(query, keep_blank_values=True)
-    return urlencode([(key, REDACTED) for key, _ in pairs])
-
-
-def redact_url(url: str) -> str:
-    """The URL with query values and any user:password replaced."""
-    parts = urlsplit(url)
-    if "@" in parts.netloc:
-        parts = parts._replace(netloc=f"{REDACTED}@{parts.netloc.rpartition('@')[2]}")
-    return urlunsplit(parts._replace(query=redact_query(parts.query)))
 
 
 def scrubbed_span(span: ReadableSpan) -> ReadableSpan:
@@ -93,14 +80,9 @@ class RedactingSpanProcessor(SynchronousMultiSpanProcessor):
 
     def on_start(self, span: Span, parent_context: Context | None = None) -> None:
         attributes = span.attributes or {}
-        for key in QUERY_ATTRIBUTES:
-            if isinstance(value := attributes.get(key), str):
-                span.set_attribute(key, redact_query(value))
         for key in URL_ATTRIBUTES:
-            if isinstance(value := attributes.get(key), str) and (
-                "?" in value or "@" in value
-            ):
-                span.set_attribute(key, redact_url(value))
+            if isinstance(value := attributes.get(key), str):
+                span.set_attribute(key, scrub(value))
         super().on_start(span, parent_context)
 
     def on_end(self, span: ReadableSpan) -> None:
