@@ -7,8 +7,11 @@ the bound ports (useful with port 0)::
 
     otlp_receiver listening grpc=127.0.0.1:4317 http=127.0.0.1:4318
 
-and, with ``--print-traces``, the waterfall of each trace once it has been
-quiet for about a second. stderr carries one log line per export request.
+and, with ``--print-traces``, the waterfall of each trace once it has settled
+(quiet_traces.py: quiet for a second and looking whole, or quiet for
+``--settle-seconds``); a trace that gets more spans after it was printed is
+printed again under an ``update:`` line. stderr carries one log line per export
+request.
 A parent that pipes stdout or stderr must keep reading them, or the receiver
 blocks once the pipe buffer is full.
 """
@@ -26,7 +29,11 @@ from types import FrameType
 from otlp_receiver.grpc_transport import host_port
 from otlp_receiver.jsonl import JsonlAppender
 from otlp_receiver.model import ExportRecord, ReceivedSpan
-from otlp_receiver.quiet_traces import QuietTraceTracker
+from otlp_receiver.quiet_traces import (
+    DEFAULT_SETTLE_SECONDS,
+    QuietTrace,
+    QuietTraceTracker,
+)
 from otlp_receiver.receiver import DEFAULT_HOST, ExportListener, OtlpReceiver
 
 DEFAULT_GRPC_PORT = 4317
@@ -55,7 +62,16 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--print-traces",
         action="store_true",
-        help="print a waterfall of each trace once it has been quiet for ~1 s",
+        help="print a waterfall of each trace once it has been quiet for 1 s and "
+        "looks whole, or for --settle-seconds",
+    )
+    parser.add_argument(
+        "--settle-seconds",
+        type=float,
+        default=DEFAULT_SETTLE_SECONDS,
+        help="how long a trace that looks partial (a parent not arrived, a CLIENT "
+        "span without a child) waits for its late spans before it is printed "
+        "(default: %(default)s, longer than the batch processor's 5 s)",
     )
     parser.add_argument(
         "--ascii", action="store_true", help="draw waterfalls with ASCII only"
@@ -103,10 +119,33 @@ def _export_listener(
     return on_export
 
 
-def _print_traces(receiver: OtlpReceiver, trace_ids: list[str], ascii: bool) -> None:
-    for trace_id in trace_ids:
-        if trace_id in receiver.traces():
-            print(receiver.render(trace_id, ascii=ascii) + "\n", flush=True)
+def describe(trace: QuietTrace, settle_seconds: float) -> tuple[str, str]:
+    """The lines printed before and after a trace's waterfall (may be empty)."""
+    before = ""
+    if trace.reported_before:
+        late = trace.span_count - trace.reported_before
+        before = (
+            f"update: {late} more span(s) of trace {trace.trace_id} arrived after "
+            f"it was printed with {trace.reported_before}; the whole trace now:"
+        )
+    after = ""
+    if trace.open_ends:
+        after = "\n".join(
+            [f"incomplete? nothing more arrived within {settle_seconds:g} s:"]
+            + [f"  - {end}" for end in trace.open_ends]
+        )
+    return before, after
+
+
+def _print_traces(
+    receiver: OtlpReceiver, traces: list[QuietTrace], args: argparse.Namespace
+) -> None:
+    for trace in traces:
+        if trace.trace_id in receiver.traces():
+            before, after = describe(trace, args.settle_seconds)
+            waterfall = receiver.render(trace.trace_id, ascii=args.ascii)
+            text = "\n".join(line for line in (before, waterfall, after) if line)
+            print(text + "\n", flush=True)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -118,7 +157,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     stop = threading.Event()
     _request_stop_on_signals(stop)
-    quiet_traces = QuietTraceTracker() if args.print_traces else None
+    quiet_traces = (
+        QuietTraceTracker(settle_seconds=args.settle_seconds)
+        if args.print_traces
+        else None
+    )
     jsonl = JsonlAppender(args.jsonl) if args.jsonl else None
     receiver = OtlpReceiver(
         host=args.host,
@@ -135,12 +178,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(listening_line(receiver), flush=True)
         while not stop.wait(POLL_SECONDS):
             if quiet_traces is not None:
-                _print_traces(receiver, quiet_traces.pop_quiet(), args.ascii)
+                _print_traces(receiver, quiet_traces.pop_quiet(), args)
     finally:
         receiver.stop()
     if quiet_traces is not None:
         # Traces still settling when we were stopped are shown rather than lost.
-        _print_traces(receiver, quiet_traces.pop_all(), args.ascii)
+        _print_traces(receiver, quiet_traces.pop_all(), args)
     return 0
 
 

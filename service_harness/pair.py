@@ -23,7 +23,6 @@ from typing import Any
 
 from service_harness.ports import (
     LOOPBACK,
-    free_port,
     port_is_free,
     wait_until_port_is_free,
 )
@@ -133,7 +132,8 @@ class RunningPair:
         self, baked: BakedService, downstream: Mapping[str, str]
     ) -> RunningService:
         port = self._choose_port(baked)
-        self._report(f"starting {baked.slug} on {LOOPBACK}:{port}")
+        where = f"{LOOPBACK}:{port}" if port else "a free port"
+        self._report(f"starting {baked.slug} on {where}")
         service = start_service(
             App.baked(baked, from_source=self.options.import_from_source),
             self.options.log_dir,
@@ -145,26 +145,26 @@ class RunningPair:
         self.services.append(service)
         process = service.process
         self._report(
-            f"{baked.slug} is up after {service.ready_after:.1f} s "
-            f"(pid {process.pid}, log {process.log_path})"
+            f"{baked.slug} is up on {LOOPBACK}:{service.port} after "
+            f"{service.ready_after:.1f} s (pid {process.pid}, log {process.log_path})"
         )
         tracing = service.tracing_line()
         if tracing is not None:
             self._report(f"{baked.slug} logged: {tracing}")
         return service
 
-    def _choose_port(self, baked: BakedService) -> int:
+    def _choose_port(self, baked: BakedService) -> int | None:
+        """The example's port when asked for and free; None: a free port."""
         if not self.options.use_example_ports or baked.port is None:
-            return free_port()
+            return None
         if port_is_free(baked.port):
             return baked.port
-        port = free_port()
         source = baked.config_file.name if baked.config_file else "its answers"
         self._report(
             f"port {baked.port} (from {source}) is taken; "
-            f"{baked.slug} gets free port {port} instead"
+            f"{baked.slug} gets a free port instead"
         )
-        return port
+        return None
 
     def _stop_service(self, service: RunningService) -> list[str]:
         process = service.process

@@ -22,6 +22,7 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import ClassVar
 
 DEFAULT_STOP_TIMEOUT = 10.0
 KILL_TIMEOUT = 5.0
@@ -40,6 +41,9 @@ class ManagedProcess:
     env: Mapping[str, str] | None = None
     cwd: Path | None = None
     _popen: subprocess.Popen[bytes] | None = field(default=None, init=False, repr=False)
+    # Every process started in this interpreter, oldest first: a failing test
+    # shows the output of those it ran (tests/service_output.py).
+    started: ClassVar[list[ManagedProcess]] = []
 
     def start(self) -> ManagedProcess:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
@@ -54,6 +58,7 @@ class ManagedProcess:
                 cwd=self.cwd,
                 start_new_session=True,
             )
+        ManagedProcess.started.append(self)
         return self
 
     @property

@@ -21,12 +21,20 @@ from pathlib import Path
 from typing import Any
 
 from service_harness.environment import scrubbed_environment
-from service_harness.health import DEFAULT_HEALTH_TIMEOUT, wait_until_up
+from service_harness.health import (
+    DEFAULT_HEALTH_TIMEOUT,
+    ServiceNotHealthy,
+    lost_its_port,
+    wait_until_up,
+)
 from service_harness.ports import LOOPBACK, free_port
 from service_harness.processes import DEFAULT_STOP_TIMEOUT, ManagedProcess
 from service_harness.projects import BakedService, pythonpath_with
 
 TRACING_LINE_MARK = "tracing: "
+# A free port can be taken between picking and binding it; a service given no
+# port gets another one this many times in all.
+BIND_ATTEMPTS = 3
 
 
 @dataclass
@@ -104,26 +112,48 @@ def start_service(
     prefix: Sequence[str] = (),
     timeout: float = DEFAULT_HEALTH_TIMEOUT,
 ) -> RunningService:
-    """Start ``app`` on ``port`` (a free one when None); return once it is up."""
-    port = port or free_port()
+    """Start ``app`` on ``port`` and return once it is up. With ``port`` None it
+    gets a free port, and another one if that was taken before it could bind."""
+    for attempt in range(1, BIND_ATTEMPTS + 1):
+        chosen = port or free_port()
+        process = _launch(app, log_dir, env, chosen, workers, arguments, prefix)
+        service = RunningService(app.name, chosen, process)
+        try:
+            service.ready_after = wait_until_up(
+                process, chosen, timeout, app.health_check
+            )
+        except ServiceNotHealthy:
+            process.stop(DEFAULT_STOP_TIMEOUT)
+            if port is None and attempt < BIND_ATTEMPTS and lost_its_port(process):
+                continue
+            raise
+        except BaseException:
+            process.stop(DEFAULT_STOP_TIMEOUT)
+            raise
+        return service
+    raise AssertionError("unreachable: the last attempt returns or raises")
+
+
+def _launch(
+    app: App,
+    log_dir: Path,
+    env: Mapping[str, str] | None,
+    port: int,
+    workers: int,
+    arguments: Sequence[str],
+    prefix: Sequence[str],
+) -> ManagedProcess:
     # Log lines reach the file as they happen, not when a buffer fills.
     environment = scrubbed_environment({"PYTHONUNBUFFERED": "1"}, env or {})
     if app.pythonpath:
         environment["PYTHONPATH"] = pythonpath_with(list(app.pythonpath), environment)
-    process = ManagedProcess(
+    return ManagedProcess(
         app.name,
         uvicorn_command(app.factory, port, workers, arguments, prefix, app.python),
         log_dir / f"{app.name}-{port}.log",
         env=environment,
         cwd=app.cwd,
     ).start()
-    service = RunningService(app.name, port, process)
-    try:
-        service.ready_after = wait_until_up(process, port, timeout, app.health_check)
-    except BaseException:
-        process.stop(DEFAULT_STOP_TIMEOUT)
-        raise
-    return service
 
 
 @contextlib.contextmanager

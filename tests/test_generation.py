@@ -118,6 +118,17 @@ def test_the_processor_answer_is_the_settings_default(baked):
     assert result.stdout.strip() == answers["span_processor"], result.stderr
 
 
+def test_the_readme_states_the_description_once(baked):
+    _, project_dir = baked
+    readme = (project_dir / "README.md").read_text()
+    description = "A FastAPI service with OpenTelemetry tracing built in."
+
+    assert readme.count(description) == 1
+    assert "A FastAPI service with OpenTelemetry tracing built in" not in (
+        readme.replace(description, "")
+    )
+
+
 def test_generated_project_tests_pass(baked_code_variant):
     _, project_dir = baked_code_variant
 

@@ -19,7 +19,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import IO, Literal
 
@@ -53,7 +53,9 @@ from otlp_receiver import (
     render_waterfall,
 )
 from otlp_receiver.decoding import decode_any_value
-from otlp_receiver.quiet_traces import QuietTraceTracker
+from otlp_receiver.model import SPAN_KINDS
+from otlp_receiver.quiet_traces import QuietTrace, QuietTraceTracker
+from otlp_receiver.waterfall import ORPHAN_MARK
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 TRACE_ID = "0af7651916cd43dd8448eb211c80319c"
@@ -629,7 +631,9 @@ def test_a_second_receiver_cannot_share_a_port_in_use(receiver: OtlpReceiver) ->
         OtlpReceiver(grpc_port=None, http_port=receiver.http_port).start()
 
 
-def test_quiet_trace_tracker_reports_a_trace_once_it_stops_receiving_spans() -> None:
+def test_quiet_trace_tracker_reports_a_whole_trace_once_it_stops_receiving_spans() -> (
+    None
+):
     now = [100.0]
     tracker = QuietTraceTracker(quiet_seconds=1.0, clock=lambda: now[0])
     span = received_span("aaaaaaaaaaaaaaaa", None, "root", 0, 1)
@@ -638,8 +642,81 @@ def test_quiet_trace_tracker_reports_a_trace_once_it_stops_receiving_spans() -> 
     now[0] += 0.5
     assert tracker.pop_quiet() == []
     now[0] += 0.6
-    assert tracker.pop_quiet() == [TRACE_ID]
+    assert tracker.pop_quiet() == [QuietTrace(TRACE_ID, 1)]
     assert tracker.pop_quiet() == []
+
+
+def pair_halves(trace_id: str = TRACE_ID) -> tuple[list[ReceivedSpan], ...]:
+    """The pair's five spans: service_a's three and service_b's two."""
+    a = [
+        replace(received_span("a1" * 8, None, "GET /service_a", 0, 30), kind="SERVER"),
+        received_span("a2" * 8, "a1" * 8, "service_a_operation", 1, 29),
+        replace(received_span("a3" * 8, "a2" * 8, "GET", 10, 25), kind="CLIENT"),
+    ]
+    b = [
+        replace(
+            received_span("b1" * 8, "a3" * 8, "GET /service_b", 12, 24), kind="SERVER"
+        ),
+        received_span("b2" * 8, "b1" * 8, "service_b_operation", 13, 23),
+    ]
+    a = [replace(span, trace_id=trace_id, service_name="service_a") for span in a]
+    b = [replace(span, trace_id=trace_id, service_name="service_b") for span in b]
+    return a, b
+
+
+@pytest.mark.parametrize("first", ["service_a", "service_b"])
+def test_a_trace_whose_other_half_is_late_is_reported_once_whole(first: str) -> None:
+    """service_b's half alone has a missing parent; service_a's has a CLIENT span
+    without a child: either waits past the quiet second for the other half."""
+    now = [100.0]
+    tracker = QuietTraceTracker(1.0, settle_seconds=6.0, clock=lambda: now[0])
+    a, b = pair_halves()
+    early, late = (a, b) if first == "service_a" else (b, a)
+
+    tracker.note(early)
+    now[0] += 4.0
+    waited = tracker.pop_quiet()
+    tracker.note(late)
+    now[0] += 1.0
+
+    assert waited == []
+    assert tracker.pop_quiet() == [QuietTrace(TRACE_ID, 5)]
+    assert tracker.pop_all() == []
+
+
+def test_a_half_trace_is_reported_after_the_settle_bound_saying_what_is_open() -> None:
+    now = [100.0]
+    tracker = QuietTraceTracker(1.0, settle_seconds=6.0, clock=lambda: now[0])
+    _, b = pair_halves()
+
+    tracker.note(b)
+    now[0] += 5.9
+    assert tracker.pop_quiet() == []
+    now[0] += 0.1
+    (reported,) = tracker.pop_quiet()
+
+    assert (reported.span_count, reported.reported_before) == (2, 0)
+    assert reported.open_ends == (
+        f"service_b SERVER 'GET /service_b': parent {'a3' * 8} not arrived",
+    )
+
+
+def test_spans_arriving_after_a_report_are_reported_as_an_update() -> None:
+    now = [100.0]
+    tracker = QuietTraceTracker(1.0, settle_seconds=2.0, clock=lambda: now[0])
+    a, b = pair_halves()
+
+    tracker.note(a)
+    now[0] += 2.0
+    (first,) = tracker.pop_quiet()
+    tracker.note(b)
+    now[0] += 1.0
+    (update,) = tracker.pop_quiet()
+
+    assert first.open_ends == (
+        "service_a CLIENT 'GET': no child arrived from the service it called",
+    )
+    assert update == QuietTrace(TRACE_ID, 5, open_ends=(), reported_before=3)
 
 
 # command line
@@ -672,6 +749,62 @@ def test_cli_prints_ports_logs_dumps_and_draws_a_span_then_exits_zero_on_sigterm
     assert any(log_line in line for line in cli.stderr.rest())
     (dumped,) = read_jsonl(jsonl_path)
     assert dumped.trace_id == trace_id
+
+
+def export_body(spans: list[ReceivedSpan]) -> bytes:
+    """An OTLP/HTTP export of hand-made spans, one resource per service."""
+    request = ExportTraceServiceRequest()
+    for service in dict.fromkeys(span.service_name for span in spans):
+        resource_spans = request.resource_spans.add()
+        resource_spans.resource.attributes.add(
+            key="service.name", value=AnyValue(string_value=service)
+        )
+        scope_spans = resource_spans.scope_spans.add()
+        for span in (span for span in spans if span.service_name == service):
+            scope_spans.spans.add(
+                trace_id=bytes.fromhex(span.trace_id),
+                span_id=bytes.fromhex(span.span_id),
+                parent_span_id=bytes.fromhex(span.parent_span_id or ""),
+                name=span.name,
+                kind=SPAN_KINDS.index(span.kind),
+                start_time_unix_nano=span.start_ns,
+                end_time_unix_nano=span.end_ns,
+            )
+    return request.SerializeToString()
+
+
+def test_cli_prints_a_trace_once_when_its_halves_arrive_apart_and_updates_a_late_one(
+    tmp_path: Path,
+) -> None:
+    """Trace A's halves arrive 1.3 s apart, within --settle-seconds: one print.
+    Trace B's second half comes after B was printed: an update, marked."""
+    trace_a, trace_b = "a" * 32, "b" * 32
+    a_first, a_second = pair_halves(trace_a)[::-1]
+    b_first, b_second = pair_halves(trace_b)[::-1]
+    protobuf = {"Content-Type": "application/x-protobuf"}
+    with running_cli("--print-traces", "--settle-seconds", "2.5") as cli:
+        listening = cli.stdout.wait_for(LISTENING_LINE.pattern, CLI_STARTUP_SECONDS)
+        port = parse_listening_line(listening)["http"]
+
+        post(port, "/v1/traces", export_body(a_first + b_first), protobuf)
+        time.sleep(1.3)
+        post(port, "/v1/traces", export_body(a_second), protobuf)
+        cli.stdout.wait_for(rf"^trace {trace_a}\s+5 spans", WAIT_SECONDS)
+        cli.stdout.wait_for(r"^incomplete\? nothing more arrived within 2.5 s", 5)
+        post(port, "/v1/traces", export_body(b_second), protobuf)
+        cli.stdout.wait_for(rf"^update: 3 more span\(s\) of trace {trace_b}", 5)
+
+        assert cli.signal_and_wait(signal.SIGTERM) == 0
+    stdout = "\n".join(cli.stdout.rest())
+
+    assert len(re.findall(rf"^trace {trace_a}", stdout, re.MULTILINE)) == 1, stdout
+    assert re.findall(rf"^trace {trace_b}\s+(\d) spans", stdout, re.MULTILINE) == [
+        "2",
+        "5",
+    ], stdout
+    assert f"parent {'a3' * 8} not arrived" in stdout
+    # Only trace B's first print lacks a parent.
+    assert stdout.count(ORPHAN_MARK) == 1, stdout
 
 
 def test_cli_exits_zero_on_sigint() -> None:

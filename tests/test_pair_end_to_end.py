@@ -13,11 +13,13 @@ import re
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -26,13 +28,15 @@ from otlp_receiver import OtlpReceiver, ReceivedSpan
 from otlp_receiver.model import group_by_trace
 from pair_demo.trace_check import PAIR_CHAIN, find_problems
 from pair_demo.traceparent import crossed_header
+from service_harness import services
 from service_harness.environment import tracing_environment
 from service_harness.health import ServiceNotHealthy, wait_until_up
 from service_harness.matrix import RUNTIME_VARIANTS, combination_id
-from service_harness.pair import PairOptions, RunningPair
+from service_harness.pair import PairOptions, RunningPair, get_json
 from service_harness.ports import free_port, port_is_free
 from service_harness.processes import ManagedProcess, pid_is_alive
 from service_harness.projects import BakedPair, bake_pair
+from service_harness.services import App, start_service
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SPANS_PER_CALL = len(PAIR_CHAIN)
@@ -348,6 +352,61 @@ def test_the_health_wait_gives_up_after_its_bound(tmp_path: Path) -> None:
     assert time.monotonic() - started < 5.0
     assert "did not answer /healthz within 0.5 s" in str(failure.value)
     assert "starting" in str(failure.value)
+
+
+class AnswersEverything(BaseHTTPRequestHandler):
+    """Another server on the port we picked: it answers /healthz too."""
+
+    def do_GET(self) -> None:  # noqa: N802 -- the handler's method name
+        self.send_response(200)
+        self.end_headers()
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+@contextmanager
+def squatter() -> Iterator[int]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), AnswersEverything)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield server.server_address[1]
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(5)
+
+
+def test_a_service_whose_port_is_taken_is_not_up_even_if_the_port_answers(
+    baked_pair: BakedPair, tmp_path: Path
+) -> None:
+    app = App.baked(baked_pair.service_b)
+    with squatter() as port, pytest.raises(ServiceNotHealthy) as failure:
+        start_service(app, tmp_path, port=port, timeout=10.0)
+
+    assert "before it was up" in str(failure.value)
+    assert "address already in use" in str(failure.value).lower()
+
+
+def test_a_service_given_no_port_gets_another_when_its_free_port_is_taken(
+    baked_pair: BakedPair, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    app = App.baked(baked_pair.service_b)
+    with squatter() as taken:
+        picks = iter([taken])
+        monkeypatch.setattr(
+            services, "free_port", lambda: next(picks, None) or free_port()
+        )
+        service = start_service(app, tmp_path, timeout=10.0)
+        try:
+            answer = get_json(f"{service.base_url}/service_b")
+        finally:
+            service.process.stop()
+
+    assert service.port != taken
+    assert answer.body == {"message": "Hello from service_b"}
+    assert (tmp_path / f"service_b-{taken}.log").is_file()
 
 
 # the demo command

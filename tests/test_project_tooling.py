@@ -148,7 +148,8 @@ def test_makefile_has_the_everyday_targets(baked):
     text = (project_dir / "Makefile").read_text()
     targets = set(re.findall(r"^([\w-]+):", text, flags=re.MULTILINE))
 
-    assert {"install", "run", "test", "lint", "format"} <= targets
+    assert {"install", "run", "test", "lint", "format", "up"} <= targets
+    assert "\tdocker compose up --build\n" in text
     assert "-m venv" in text
     assert "pip install -e '.[dev]'" in text
     recipe_lines = [line for line in text.splitlines() if line.startswith(" ")]

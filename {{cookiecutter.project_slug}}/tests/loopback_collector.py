@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+import pytest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceRequest,
     ExportTraceServiceResponse,
@@ -21,6 +22,25 @@ EXPORTER_MODULES = {
     "grpc": "opentelemetry.exporter.otlp.proto.grpc",
     "http/protobuf": "opentelemetry.exporter.otlp.proto.http",
 }
+
+
+EXPORTER_PACKAGES = {
+    "grpc": "opentelemetry-exporter-otlp-proto-grpc",
+    "http/protobuf": "opentelemetry-exporter-otlp-proto-http",
+}
+
+
+def needs_exporter(protocol: str) -> None:
+    """Skip a test of ``protocol``'s exporter where it is not installed, saying why."""
+    pytest.importorskip(
+        EXPORTER_MODULES[protocol],
+        reason=(
+            f"by design: this project depends only on its own protocol's exporter, "
+            f"not {EXPORTER_PACKAGES[protocol]}; these {protocol} tests run once "
+            "it is installed (as OTEL_EXPORTER_OTLP_PROTOCOL="
+            f"{protocol} would need)"
+        ),
+    )
 
 
 def closed_port_url() -> str:

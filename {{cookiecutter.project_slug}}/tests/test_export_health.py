@@ -22,7 +22,7 @@ from {{ cookiecutter.project_slug }}.telemetry import (
     build_tracer_provider,
 )
 
-from loopback_collector import EXPORTER_MODULES, closed_port_url
+from loopback_collector import EXPORTER_MODULES, closed_port_url, needs_exporter
 
 DESTINATION = "collector:4317"
 COMPLAINT = "Transient error StatusCode.UNAVAILABLE encountered, retrying in 1s."
@@ -191,7 +191,7 @@ def test_force_flush_passes_through_to_the_inner_exporter(inner, exporter):
 def test_a_real_exporter_facing_a_dead_collector_gives_one_line_and_no_noise(
     monkeypatch, caplog, protocol
 ):
-    pytest.importorskip(EXPORTER_MODULES[protocol])
+    needs_exporter(protocol)
     monkeypatch.setenv("OTEL_EXPORTER_OTLP_PROTOCOL", protocol)
     monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", closed_port_url())
     monkeypatch.setenv("OTEL_EXPORTER_OTLP_TIMEOUT", "1")
@@ -220,7 +220,7 @@ def test_a_real_exporter_facing_a_dead_collector_gives_one_line_and_no_noise(
 def test_the_service_reports_an_outage_naming_its_endpoint_and_hint(
     monkeypatch, caplog, protocol
 ):
-    pytest.importorskip(EXPORTER_MODULES[protocol])
+    needs_exporter(protocol)
     endpoint = closed_port_url()
     if protocol == "grpc":
         endpoint = endpoint.removeprefix("http://")  # no scheme: a hint to give

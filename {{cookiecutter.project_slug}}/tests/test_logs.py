@@ -10,7 +10,8 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -316,100 +317,157 @@ LAUNCHES = {
 }
 
 
-def start(command: list[str], variables: dict) -> tuple[int, subprocess.Popen]:
+# A port picked free can be taken before the service binds it (another test, or
+# another suite on the machine). Then the service exits with "address already
+# in use" while the other server answers our requests, so a request is only
+# sent once the service has said it is listening; a lost port is picked again.
+LISTENING = "Uvicorn running on"
+PORT_TAKEN = "address already in use"
+BIND_ATTEMPTS = 3
+START_SECONDS = 20
+
+
+@dataclass
+class Launch:
+    """One service process, the port it was given and the file its output goes to."""
+
+    name: str
+    port: int
+    process: subprocess.Popen
+    log: Path
+
+    def output(self) -> str:
+        return self.log.read_text(encoding="utf-8", errors="replace")
+
+
+def outputs_of(launches: Iterable[Launch]) -> str:
+    """Every launch's output, for an assertion message."""
+    return "\n".join(
+        f"--- output of {launch.name} (pid {launch.process.pid}, port {launch.port})"
+        f" ---\n{launch.output()}"
+        for launch in launches
+    )
+
+
+def start(name: str, log_dir: Path) -> Launch:
+    command, variables = LAUNCHES[name]
     port = int(closed_port_url().rsplit(":", 1)[1])
     if "--factory" in command:
         command = [*command, "--port", str(port)]
     environment = {
         **os.environ,
         "PYTHONPATH": str(PROJECT_DIR / "src"),
+        "PYTHONUNBUFFERED": "1",
         # Spans are still made, with real ids; they just go nowhere.
         "OTEL_TRACES_EXPORTER": "none",
         "SERVICE_PORT": str(port),
         **variables,
     }
-    process = subprocess.Popen(
-        command,
-        cwd=PROJECT_DIR,
-        env=environment,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    return port, process
-
-
-def get_root_once_healthy(port: int, process: subprocess.Popen) -> None:
-    base, deadline = f"http://127.0.0.1:{port}", time.monotonic() + 20
-    while process.poll() is None and time.monotonic() < deadline:
-        try:
-            urllib.request.urlopen(f"{base}/healthz", timeout=1).close()
-        except OSError:
-            time.sleep(0.05)
-            continue
-        request = urllib.request.Request(
-            f"{base}/?token={SECRET}&user=alice", headers={"traceparent": TRACEPARENT}
+    log = log_dir / f"{name.replace(' ', '_')}-{port}.log"
+    # A file, not a pipe: it can be read while the process runs, and never fills.
+    with log.open("w") as output:
+        process = subprocess.Popen(
+            command,
+            cwd=PROJECT_DIR,
+            env=environment,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            text=True,
         )
-        with urllib.request.urlopen(request, timeout=5) as response:
-            assert response.status == 200
-        return
-    raise AssertionError(f"no answer from the service (exit status {process.poll()})")
+    return Launch(name, port, process, log)
 
 
-def stop(process: subprocess.Popen) -> str:
-    process.send_signal(signal.SIGTERM)
+def listening(launch: Launch) -> bool:
+    """True once the service says it listens on its port; False when it could
+    not bind it."""
+    deadline = time.monotonic() + START_SECONDS
+    while time.monotonic() < deadline:
+        if LISTENING in launch.output():
+            return True
+        if launch.process.poll() is not None:
+            assert PORT_TAKEN in launch.output().lower(), outputs_of([launch])
+            return False
+        time.sleep(0.05)
+    raise AssertionError(f"silent for {START_SECONDS} s\n{outputs_of([launch])}")
+
+
+def get_root(launch: Launch) -> None:
+    base = f"http://127.0.0.1:{launch.port}"
+    request = urllib.request.Request(
+        f"{base}/?token={SECRET}&user=alice", headers={"traceparent": TRACEPARENT}
+    )
+    with urllib.request.urlopen(request, timeout=5) as response:
+        assert response.status == 200, outputs_of([launch])
+
+
+def stop(launch: Launch) -> None:
+    launch.process.send_signal(signal.SIGTERM)
     try:
-        return process.communicate(timeout=15)[0]
+        launch.process.wait(timeout=15)
     except subprocess.TimeoutExpired:
-        process.kill()
-        return process.communicate()[0]
+        launch.process.kill()
+        launch.process.wait(timeout=5)
 
 
-def test_uvicorn_access_lines_carry_the_request_ids_however_it_is_started():
+def test_uvicorn_access_lines_carry_the_request_ids_however_it_is_started(tmp_path):
     """The launches run side by side, so the test pays one start-up, not three."""
-    running = {}
+    running: dict[str, Launch] = {}
     try:
-        for name, (command, variables) in LAUNCHES.items():
-            running[name] = start(command, variables)
-        for port, process in running.values():
-            get_root_once_healthy(port, process)
+        for name in LAUNCHES:
+            running[name] = start(name, tmp_path)
+        for name in LAUNCHES:
+            for _ in range(BIND_ATTEMPTS - 1):
+                if listening(running[name]):
+                    break
+                running[name] = start(name, tmp_path)
+            assert listening(running[name]), outputs_of([running[name]])
+            get_root(running[name])
     finally:
-        outputs = {name: stop(process) for name, (_, process) in running.items()}
+        for launch in running.values():
+            stop(launch)
+    outputs = {name: launch.output() for name, launch in running.items()}
+    said = outputs_of(running.values())
 
+    assert all(line.startswith("{") for line in outputs["python -m"].splitlines()), said
     json_lines = [json.loads(line) for line in outputs["python -m"].splitlines()]
-    (access,) = [
+    access_lines = [
         line
         for line in json_lines
         if line["logger"] == "uvicorn.access" and '"GET /?' in line["message"]
     ]
-    assert '"GET /?token=REDACTED&user=REDACTED HTTP/1.1" 200' in access["message"]
-    assert access["trace_id"] == PARENT_TRACE_ID
-    assert re.fullmatch("[0-9a-f]{16}", access["span_id"])
-    assert access["span_id"] != PARENT_SPAN_ID
-    assert access["service_name"] == PACKAGE
+    assert len(access_lines) == 1, said
+    (access,) = access_lines
+    redacted = '"GET /?token=REDACTED&user=REDACTED HTTP/1.1" 200'
+    assert redacted in access["message"], said
+    assert access["trace_id"] == PARENT_TRACE_ID, said
+    assert re.fullmatch("[0-9a-f]{16}", access["span_id"]), said
+    assert access["span_id"] != PARENT_SPAN_ID, said
+    assert access["service_name"] == PACKAGE, said
     started = [
         line for line in json_lines if "Started server process" in line["message"]
     ]
-    assert started and "trace_id" not in started[0]
+    assert started and "trace_id" not in started[0], said
 
-    (text_access,) = [
+    text_access = [
         line for line in outputs["uvicorn --factory"].splitlines() if '"GET /?' in line
     ]
-    assert '"GET /?token=REDACTED&user=REDACTED HTTP/1.1" 200' in text_access
+    assert len(text_access) == 1, said
+    assert redacted in text_access[0], said
     assert re.search(
         rf"uvicorn\.access \[service={PACKAGE} trace_id={PARENT_TRACE_ID} "
         r"span_id=[0-9a-f]{16}\]",
-        text_access,
-    )
+        text_access[0],
+    ), said
 
     quiet = outputs["access log off"]
-    assert "Started server process" in quiet
-    assert '"GET /' not in quiet
-    assert not any(SECRET in output for output in outputs.values())
+    assert "Started server process" in quiet, said
+    assert '"GET /' not in quiet, said
+    assert not any(SECRET in output for output in outputs.values()), said
     # `python -m` binds SERVICE_HOST, and tells uvicorn it is given a factory.
-    port = running["python -m"][0]
-    assert f"Uvicorn running on http://localhost:{port}" in outputs["python -m"]
-    assert "factory detected" not in outputs["python -m"]
+    port = running["python -m"].port
+    assert f"Uvicorn running on http://localhost:{port}" in outputs["python -m"], said
+    assert "factory detected" not in outputs["python -m"], said
+
 
 
 @pytest.mark.parametrize("log_format", ["text", "json"])

@@ -11,13 +11,18 @@ from {{ cookiecutter.project_slug }}.routes import EXAMPLE_PATH, OPERATION
 from {{ cookiecutter.project_slug }}.settings import Settings
 from {{ cookiecutter.project_slug }}.telemetry import build_tracer_provider
 
-from loopback_collector import EXPORTER_MODULES, LoopbackCollector, closed_port_url
+from loopback_collector import (
+    EXPORTER_MODULES,
+    LoopbackCollector,
+    closed_port_url,
+    needs_exporter,
+)
 
 
 @pytest.fixture(params=sorted(EXPORTER_MODULES))
 def collector(request, monkeypatch) -> Iterator[LoopbackCollector]:
     """A collector on each protocol installed, and the service pointed at it."""
-    pytest.importorskip(EXPORTER_MODULES[request.param])
+    needs_exporter(request.param)
     monkeypatch.setenv("OTEL_EXPORTER_OTLP_PROTOCOL", request.param)
     with LoopbackCollector(request.param) as running:
         monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", running.endpoint)

@@ -11,7 +11,7 @@ import pytest
 import {{ cookiecutter.project_slug }} as service
 from {{ cookiecutter.project_slug }}.settings import DOWNSTREAM_SERVICE, Settings, load_settings
 
-from loopback_collector import EXPORTER_MODULES
+from loopback_collector import EXPORTER_MODULES, needs_exporter
 
 needs_client = pytest.mark.skipif(
     DOWNSTREAM_SERVICE is None, reason="generated without the downstream client"
@@ -117,7 +117,7 @@ def test_the_base_endpoint_gets_v1_traces_over_http_and_is_used_as_given_over_gr
     monkeypatch, protocol, endpoint, expected
 ):
     """The traces-specific endpoint, used as given, is proved in test_otlp_export."""
-    pytest.importorskip(EXPORTER_MODULES[protocol])
+    needs_exporter(protocol)
     set_environment(
         monkeypatch,
         OTEL_EXPORTER_OTLP_PROTOCOL=protocol,
@@ -128,7 +128,7 @@ def test_the_base_endpoint_gets_v1_traces_over_http_and_is_used_as_given_over_gr
 
 
 def test_http_needs_a_url_where_grpc_takes_host_and_port(monkeypatch, capsys):
-    pytest.importorskip(EXPORTER_MODULES["http/protobuf"])
+    needs_exporter("http/protobuf")
 
     line = refusal(
         monkeypatch,
@@ -141,7 +141,7 @@ def test_http_needs_a_url_where_grpc_takes_host_and_port(monkeypatch, capsys):
 
 
 def test_the_traces_protocol_wins_and_only_its_exporter_is_needed(monkeypatch):
-    pytest.importorskip(EXPORTER_MODULES["http/protobuf"])
+    needs_exporter("http/protobuf")
     monkeypatch.setitem(sys.modules, EXPORTER_MODULES["grpc"], None)
     set_environment(
         monkeypatch,
@@ -157,7 +157,7 @@ def test_the_traces_protocol_wins_and_only_its_exporter_is_needed(monkeypatch):
 
 def test_the_traces_protocol_decides_whether_host_and_port_will_do(monkeypatch, capsys):
     for protocol in EXPORTER_MODULES:
-        pytest.importorskip(EXPORTER_MODULES[protocol])
+        needs_exporter(protocol)
     set_environment(
         monkeypatch,
         OTEL_EXPORTER_OTLP_PROTOCOL="http/protobuf",

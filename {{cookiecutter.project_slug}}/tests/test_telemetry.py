@@ -28,7 +28,7 @@ from {{ cookiecutter.project_slug }}.telemetry import (
     shut_down,
 )
 
-from loopback_collector import EXPORTER_MODULES
+from loopback_collector import needs_exporter
 
 # A batch schedule far longer than any test: only a full batch or a flush exports.
 NEVER = "600000"
@@ -267,7 +267,7 @@ def test_install_sets_the_global_provider_once_and_then_returns_the_one_set(
 
 @pytest.mark.parametrize("chosen", [None, "DEBUG"])
 def test_grpc_core_logs_errors_only_unless_the_operator_chose(monkeypatch, chosen):
-    pytest.importorskip(EXPORTER_MODULES["grpc"])
+    needs_exporter("grpc")
     monkeypatch.setenv("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc")
     if chosen:
         monkeypatch.setenv("GRPC_VERBOSITY", chosen)
