@@ -1,8 +1,9 @@
 """Fixtures: a clean environment, the app traced into memory, loopback servers.
 
-Each test gets the service's own provider (resource, sampler, redaction) with an
-in-memory exporter added, passed to the app factory. The global provider is not
-set here: the API allows it once per process.
+One provider for the session, the service's own (resource, sampler, redaction)
+with an in-memory exporter, set as the global provider: code written the usual
+way, `trace.get_tracer(__name__)` in a module of yours, traces into it as the
+app does. `span_exporter` clears it before each test, so tests stay independent.
 """
 
 import dataclasses
@@ -13,6 +14,7 @@ from http.server import BaseHTTPRequestHandler
 
 import pytest
 from fastapi.testclient import TestClient
+from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import (
@@ -25,14 +27,35 @@ from {{ cookiecutter.project_slug }}.telemetry import build_tracer_provider
 
 from loopback_collector import LoopbackCollector, closed_port_url, http_server
 
+SPANS = InMemorySpanExporter()
+
+
+def clear_service_variables(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in list(os.environ):
+        if name.startswith(("OTEL_", "SERVICE_")):
+            monkeypatch.delenv(name)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def global_tracer_provider() -> TracerProvider:
+    """The service's provider with the defaults, exporting into SPANS, set once."""
+    with pytest.MonkeyPatch.context() as environment:
+        clear_service_variables(environment)
+        environment.setenv("OTEL_TRACES_EXPORTER", "none")
+        provider = build_tracer_provider(Settings())
+    provider.add_span_processor(SimpleSpanProcessor(SPANS))
+    # Each app shuts its provider down as it stops, as the service must; this
+    # one outlives them all.
+    provider.shutdown = provider.force_flush
+    trace.set_tracer_provider(provider)
+    return provider
+
 
 @pytest.fixture(autouse=True)
 def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     """The template's defaults, whatever the shell exports; and a downstream (for
     the client variant) on a closed port, never whatever listens on the default."""
-    for name in list(os.environ):
-        if name.startswith(("OTEL_", "SERVICE_")):
-            monkeypatch.delenv(name)
+    clear_service_variables(monkeypatch)
     monkeypatch.setenv("SERVICE_DOWNSTREAM_URL", closed_port_url())
 
 
@@ -43,19 +66,17 @@ def settings() -> Settings:
 
 @pytest.fixture
 def span_exporter() -> InMemorySpanExporter:
-    return InMemorySpanExporter()
+    """The spans this test ended, on the global provider and any it adds it to."""
+    SPANS.clear()
+    return SPANS
 
 
 @pytest.fixture
 def tracer_provider(
-    monkeypatch: pytest.MonkeyPatch, span_exporter: InMemorySpanExporter
+    global_tracer_provider: TracerProvider, span_exporter: InMemorySpanExporter
 ) -> TracerProvider:
-    """The service's provider, exporting into memory instead of to a collector."""
-    with monkeypatch.context() as environment:
-        environment.setenv("OTEL_TRACES_EXPORTER", "none")
-        provider = build_tracer_provider(Settings())
-    provider.add_span_processor(SimpleSpanProcessor(span_exporter))
-    return provider
+    """The global provider: the service's, exporting into `span_exporter`."""
+    return global_tracer_provider
 
 
 @pytest.fixture

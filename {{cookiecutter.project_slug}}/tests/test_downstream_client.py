@@ -6,6 +6,7 @@ import time
 import httpx
 import pytest
 import requests
+from fastapi import HTTPException
 from fastapi.testclient import TestClient
 from opentelemetry.trace import SpanKind, StatusCode
 
@@ -124,7 +125,7 @@ def test_downstream_timeouts_are_1_s_to_connect_and_5_s_to_read_unless_set(
     monkeypatch.setenv("SERVICE_DOWNSTREAM_READ_TIMEOUT", "3")
     downstream = DownstreamClient(Settings(), tracer_provider)
 
-    assert downstream.url == f"http://elsewhere:9000/apiX/{DOWNSTREAM_SERVICE}"
+    assert downstream.base_url == "http://elsewhere:9000/apiX"
     assert downstream.timeout == (0.5, 3.0)
 
 
@@ -197,3 +198,42 @@ def test_a_json_answer_nested_deeper_than_100_levels_is_a_502(
     if status == 502:
         detail = "answered JSON nested deeper than 100 levels"
         assert response.json() == {"detail": f"{DOWNSTREAM_SERVICE}: {detail}"}
+
+
+def test_fetch_takes_any_path_of_the_downstream_with_the_same_tracing(
+    downstream, settings, tracer_provider, span_exporter
+):
+    """A second endpoint, as a route of yours would call it; a path never
+    leaves the downstream's host."""
+    client = DownstreamClient(Settings(), tracer_provider)
+    downstream.body = b'[{"id": 1}]'
+
+    answers = [client.fetch("/refunds"), client.fetch("refunds/1"), client.fetch("//x")]
+
+    assert answers == [[{"id": 1}]] * 3
+    assert downstream.paths == ["/refunds", "/refunds/1", "/x"]
+    urls = [s.attributes["url.full"] for s in span_exporter.get_finished_spans()]
+    assert urls == [
+        f"{downstream.url}/refunds",
+        f"{downstream.url}/refunds/1",
+        f"{downstream.url}/x",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("answer", "status"), [({"status": 404}, 502), ({"delay": 1.0}, 504)]
+)
+def test_fetch_on_any_path_answers_502_or_504_within_the_timeouts(
+    downstream, monkeypatch, tracer_provider, answer, status
+):
+    for name, value in answer.items():
+        setattr(downstream, name, value)
+    monkeypatch.setenv("SERVICE_DOWNSTREAM_READ_TIMEOUT", "0.3")
+    client = DownstreamClient(Settings(), tracer_provider)
+
+    started = time.monotonic()
+    with pytest.raises(HTTPException) as failed:
+        client.fetch("/refunds")
+
+    assert failed.value.status_code == status
+    assert time.monotonic() - started < 0.3 + 0.5

@@ -469,7 +469,6 @@ def test_uvicorn_access_lines_carry_the_request_ids_however_it_is_started(tmp_pa
     assert "factory detected" not in outputs["python -m"], said
 
 
-
 @pytest.mark.parametrize("log_format", ["text", "json"])
 def test_no_credential_or_query_value_reaches_a_line_through_any_formatter(
     attach, monkeypatch, log_format

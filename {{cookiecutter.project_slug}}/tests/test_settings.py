@@ -301,7 +301,7 @@ def test_grpc_refuses_an_endpoint_with_a_user_and_password(
     monkeypatch, capsys, variable
 ):
     """gRPC cannot send them: the channel fails on the name, every span lost."""
-    pytest.importorskip(EXPORTER_MODULES["grpc"])
+    needs_exporter("grpc")
 
     line = refusal(
         monkeypatch,
@@ -317,7 +317,7 @@ def test_grpc_refuses_an_endpoint_with_a_user_and_password(
 
 
 def test_http_keeps_an_endpoint_with_a_user_and_password_for_basic_auth(monkeypatch):
-    pytest.importorskip(EXPORTER_MODULES["http/protobuf"])
+    needs_exporter("http/protobuf")
     set_environment(
         monkeypatch,
         OTEL_EXPORTER_OTLP_PROTOCOL="http/protobuf",
@@ -340,7 +340,7 @@ def test_an_unknown_propagator_stops_the_service_with_one_line(monkeypatch, caps
 
 @pytest.mark.parametrize("digit", ["\u0663", "\uff11"])
 def test_a_grpc_port_in_non_ascii_digits_is_refused(monkeypatch, capsys, digit):
-    pytest.importorskip(EXPORTER_MODULES["grpc"])
+    needs_exporter("grpc")
 
     line = refusal(
         monkeypatch,

@@ -2,9 +2,12 @@
 
 import logging
 import os
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator, Sequence
+from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
@@ -24,7 +27,6 @@ from {{ cookiecutter.project_slug }}.telemetry import (
     build_span_processor,
     build_tracer_provider,
     describe,
-    install_tracing,
     shut_down,
 )
 
@@ -247,22 +249,38 @@ def test_otel_traces_sampler_is_honoured(monkeypatch, sampler, argument, records
     span.end()
 
 
-def test_install_sets_the_global_provider_once_and_then_returns_the_one_set(
-    monkeypatch, caplog
-):
-    """The only test that sets the process's global provider, so it finds none
-    set whatever the order. A provider already set (the service's, or one from
-    `opentelemetry-instrument`) is returned without an attempt to override it."""
-    monkeypatch.setenv("OTEL_TRACES_EXPORTER", "none")
-    settings = Settings()
+def test_install_sets_the_global_provider_once_and_then_returns_the_one_set():
+    """In a process of its own: the tests' provider is global here. A provider
+    already set (the service's, or one from `opentelemetry-instrument`) is
+    returned without an attempt to override it."""
+    probe = f"""
+import logging
+from opentelemetry import trace
+from {service.__name__}.settings import Settings
+from {service.__name__}.telemetry import install_tracing
+logging.basicConfig()
+first = install_tracing(Settings())
+second = install_tracing(Settings())
+assert trace.get_tracer_provider() is first is second
+print(first.resource.attributes["service.name"])
+"""
+    source = Path(__file__).resolve().parent.parent / "src"
+    environment = {
+        **os.environ,
+        "OTEL_TRACES_EXPORTER": "none",
+        "PYTHONPATH": str(source),
+    }
+    result = subprocess.run(
+        [sys.executable, "-c", probe],
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
-    first = install_tracing(settings)
-    with caplog.at_level(logging.WARNING):
-        second = install_tracing(settings)
-
-    assert trace.get_tracer_provider() is first is second
-    assert first.resource.attributes["service.name"] == service.__name__
-    assert caplog.records == []  # no "Overriding of current TracerProvider"
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == f"{service.__name__}\n"
+    assert result.stderr == ""  # no "Overriding of current TracerProvider"
 
 
 @pytest.mark.parametrize("chosen", [None, "DEBUG"])
@@ -350,7 +368,7 @@ def test_app_stops_within_service_shutdown_timeout_3_s_by_default(monkeypatch, s
 def test_the_startup_line_names_the_endpoint_without_its_user_and_password(
     monkeypatch, caplog
 ):
-    pytest.importorskip(EXPORTER_MODULES["http/protobuf"])
+    needs_exporter("http/protobuf")
     monkeypatch.setenv("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf")
     monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "http://alice:S3CRET@c:4318")
     settings = Settings()

@@ -3,6 +3,7 @@
 FastAPI's telemetry is configured at construction: Starlette builds middleware
 on the first ASGI call, the lifespan, so tracing set up there would do nothing.
 The lifespan flushes at shutdown, because uvicorn's SIGTERM path skips atexit.
+Your routers are included below the example's; the rest is the wiring.
 """
 
 import logging
@@ -66,7 +67,9 @@ def create_app(
             "exclude": is_health_check,
         },
     )
+    # The one client, for every route: `request.app.state.downstream`.
+    app.state.downstream = downstream
     app.add_middleware(SpanOnErrorMiddleware)
     tracer = provider.get_tracer(__package__, __version__)
-    app.include_router(build_router(tracer, downstream.fetch if downstream else None))
+    app.include_router(build_router(tracer))
     return app

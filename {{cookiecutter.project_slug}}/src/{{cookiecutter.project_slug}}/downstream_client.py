@@ -2,7 +2,9 @@
 
 `requests` is instrumented, so each call makes a CLIENT span and carries the
 current trace in a `traceparent` header: what joins this service's trace to the
-downstream's.
+downstream's. A route reaches the app's one client as `request.app.state.
+downstream` and calls `fetch(path)` for any path of the downstream, in the
+thread pool (`run_in_threadpool`): the call blocks.
 """
 
 import os
@@ -56,23 +58,24 @@ class DownstreamClient:
     def __init__(self, settings: Settings, provider: trace.TracerProvider) -> None:
         instrument_requests(provider)
         self.service = str(DOWNSTREAM_SERVICE)
-        self.url = f"{settings.downstream_url.rstrip('/')}/{self.service}"
-        self.response_key = f"{self.service}_response"
+        self.base_url = settings.downstream_url.rstrip("/")
         self.timeout = (
             settings.downstream_connect_timeout,
             settings.downstream_read_timeout,
         )
         self._session = requests.Session()
 
-    def fetch(self) -> dict[str, Any]:
-        """The downstream's JSON answer, under its key; 502 or 504 if it fails."""
+    def fetch(self, path: str) -> Any:
+        """The downstream's JSON answer at `path`; 502 or 504 if it fails."""
+        # Always a path of SERVICE_DOWNSTREAM_URL's host, whatever `path` holds.
+        url = f"{self.base_url}/{path.lstrip('/')}"
         try:
-            response = self._session.get(self.url, timeout=self.timeout)
+            response = self._session.get(url, timeout=self.timeout)
             response.raise_for_status()
             answer = response.json()
             if nested_deeper_than(answer, MAX_JSON_DEPTH):
                 raise RecursionError  # as the decoder does past its own limit
-            return {self.response_key: answer}
+            return answer
         except requests.Timeout as error:
             raise HTTPException(504, f"{self.service}: timed out") from error
         except requests.HTTPError as error:

@@ -1,8 +1,10 @@
 """Owns the service's settings: the template's answers, the environment on top.
 
-The only module the template fills in: a default is one line below. The `OTEL_*`
-variables are the SDK's to read; they are declared here so that a value the SDK
-would silently replace stops the service with one line naming the variable.
+Your answers are the defaults below (the one module the template wrote them
+into). A setting of your own is a typed field with its default; `SERVICE_<NAME>`
+overrides it. The `OTEL_*` variables are the SDK's to read; they are declared
+here so that a value the SDK would silently replace stops the service with one
+line naming the variable.
 """
 
 import logging
@@ -32,11 +34,12 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 # than the SDK's 512, because encoding a batch holds the GIL and so pauses the
 # event loop (figures in the template's docs/design-decisions.md).
 DEFAULT_EXPORT_BATCH_SIZE = 32
+# Not a setting: the downstream's slug, fixed when the project was generated.
+# The example route calls the downstream's own, /{DOWNSTREAM_SERVICE}; errors
+# name it. None: generated without the downstream client.
 {%- if cookiecutter.include_downstream_client %}
-# The downstream's slug: the client calls {downstream_url}/{DOWNSTREAM_SERVICE}.
 DOWNSTREAM_SERVICE: str | None = {{ cookiecutter.downstream_service | tojson }}
 {%- else %}
-# Generated without the downstream client.
 DOWNSTREAM_SERVICE: str | None = None
 {%- endif %}
 
