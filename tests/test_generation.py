@@ -8,7 +8,9 @@ default.
 """
 
 import re
+import shutil
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -136,3 +138,71 @@ def test_generated_project_tests_pass(baked_code_variant):
 
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
     assert " passed" in result.stdout
+
+
+def readme_example(project_dir: Path) -> tuple[dict[str, str], list[str]]:
+    """The README's "Add your own route": {path: content} of each ```python
+    block, named by its first line, and the lines of its ```diff block."""
+    text = (project_dir / "README.md").read_text()
+    section = text.split("## Add your own route", 1)[1].split("\n## ", 1)[0]
+    files = {}
+    for block in re.findall(r"```python\n(.*?)```", section, re.DOTALL):
+        first, _, rest = block.partition("\n")
+        files[first.removeprefix("# ")] = rest
+    (diff,) = re.findall(r"```diff\n(.*?)```", section, re.DOTALL)
+    return files, diff.splitlines()
+
+
+def apply_diff(text: str, diff: list[str]) -> str:
+    """The README's diff applied as a reader would: each context line found in
+    order, `-` lines replaced by the `+` lines after them, `...` skipped."""
+    lines, at = text.splitlines(), 0
+    for line in diff:
+        if line == "...":
+            continue
+        if line[0] == "+":
+            lines.insert(at, line[1:])
+            at += 1
+            continue
+        at = lines.index(line[1:], at)
+        if line[0] == "-":
+            del lines[at]
+        else:
+            at += 1
+    return "\n".join(lines) + "\n"
+
+
+def test_the_readmes_own_route_example_works_as_written(baked_code_variant, tmp_path):
+    """The module, the two lines in app.py and the test, as the README shows
+    them: linted as the project is, and the test passes."""
+    _, baked_dir = baked_code_variant
+    project_dir = tmp_path / baked_dir.name
+    shutil.copytree(baked_dir, project_dir)
+    files, diff = readme_example(project_dir)
+    assert sorted(files) == ["src/my_service/refunds.py", "tests/test_refunds.py"]
+    for path, content in files.items():
+        (project_dir / path).write_text(content)
+    app = project_dir / "src" / "my_service" / "app.py"
+    app.write_text(apply_diff(app.read_text(), diff))
+
+    checks = [
+        run([sys.executable, "-m", "ruff", "check", "."], project_dir),
+        run([sys.executable, "-m", "ruff", "format", "--check", "."], project_dir),
+        run(
+            [
+                sys.executable,
+                "-m",
+                "pytest",
+                "-q",
+                "-p",
+                "no:cacheprovider",
+                "tests/test_refunds.py",
+            ],
+            project_dir,
+        ),
+    ]
+
+    assert [c.returncode for c in checks] == [0, 0, 0], [
+        c.stdout + c.stderr for c in checks
+    ]
+    assert "1 passed" in checks[2].stdout
