@@ -177,14 +177,29 @@ def test_a_failed_call_puts_no_credential_of_its_urls_on_any_span(
     assert SECRET not in response.text
 
 
-def nested(depth: int) -> bytes:
-    return b"[" * depth + b"]" * depth
+def nested(depth: int, object_every: int = 0) -> bytes:
+    """`depth` levels of lists, every `object_every`-th of them an object."""
+    levels = [
+        ('{"k":', "}") if object_every and i % object_every == 0 else ("[", "]")
+        for i in range(depth)
+    ]
+    return (
+        "".join(o for o, _ in levels).encode()
+        + b"1"
+        + "".join(c for _, c in reversed(levels)).encode()
+    )
 
 
 @pytest.mark.parametrize(
     ("body", "status"),
-    [(nested(100), 200), (nested(101), 502), (nested(100_000), 502)],
-    ids=["100-levels", "101-levels", "100000-levels"],
+    [
+        (nested(100), 200),
+        (nested(101), 502),
+        (nested(101, object_every=2), 502),
+        (nested(101, object_every=1), 502),
+        (nested(100_000), 502),
+    ],
+    ids=["100-levels", "101-levels", "101-mixed", "101-objects", "100000-levels"],
 )
 def test_a_json_answer_nested_deeper_than_100_levels_is_a_502(
     downstream, tracer_provider, body, status

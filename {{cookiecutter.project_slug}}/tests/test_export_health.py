@@ -306,3 +306,15 @@ def test_the_outage_lines_carry_no_user_password_or_query_value(
         "tracing: export to http://REDACTED@c:4318/v1/traces?tenant=REDACTED works "
         "again after 2.0 s; 0 spans were lost",
     ]
+
+
+def test_an_exporters_exception_reaches_the_outage_line_scrubbed(caplog, inner, clock):
+    wrapper = OutageReportingExporter(inner, DESTINATION)
+    inner.error = ConnectionError("cannot reach http://alice:S3CRET@c:4318/?k=S3CRET")
+
+    with caplog.at_level(logging.INFO):
+        wrapper.export(spans(1))
+    wrapper.shutdown()
+
+    (line,) = tracing_lines(caplog)
+    assert "(ConnectionError: cannot reach http://REDACTED@c:4318/?k=REDACTED)" in line

@@ -3,9 +3,12 @@ them; bodies, `Authorization` and cookies absent."""
 
 import pytest
 from fastapi.testclient import TestClient
+from opentelemetry.sdk.trace import Event, ReadableSpan
+from opentelemetry.sdk.util.instrumentation import InstrumentationScope
+from opentelemetry.trace import Link, SpanContext, SpanKind, Status, StatusCode
 
 from {{ cookiecutter.project_slug }}.app import create_app
-from {{ cookiecutter.project_slug }}.redaction import scrub
+from {{ cookiecutter.project_slug }}.redaction import scrub, scrubbed_span
 
 from span_queries import only_span
 
@@ -87,6 +90,13 @@ CREDENTIAL = "S3CRET"
         (f"(http://u:p@{CREDENTIAL}@h/)", "(http://REDACTED@h/)"),
         ("mail bob@example.com", "mail REDACTED@example.com"),
         ("a path /users/ann@x and 3 @ 4 = 7", "a path /users/ann@x and 3 @ 4 = 7"),
+        # Where the URL ends in a sentence: its punctuation is not the value's.
+        (
+            f"failed (http://h/?k={CREDENTIAL}); retry.",
+            "failed (http://h/?k=REDACTED); retry.",
+        ),
+        (f"see http://h/?k={CREDENTIAL}.", "see http://h/?k=REDACTED."),
+        (f"?ids=1,2,{CREDENTIAL}&t={CREDENTIAL})x", "?ids=REDACTED&t=REDACTED"),
     ],
 )
 def test_scrub_replaces_userinfo_and_query_values_in_any_text(text, scrubbed):
@@ -134,3 +144,50 @@ def test_a_routes_exception_reaches_no_span_with_the_secrets_in_its_text(
     for span in spans:
         recorded = repr(span.to_json())
         assert CREDENTIAL not in recorded, span.name
+
+
+def span_with(events=(), status=None) -> ReadableSpan:
+    context = SpanContext(1, 2, is_remote=False)
+    return ReadableSpan(
+        name="work",
+        context=context,
+        parent=SpanContext(1, 3, is_remote=True),
+        attributes={"http.request.method": "GET"},
+        events=list(events),
+        links=[Link(SpanContext(4, 5, is_remote=True))],
+        kind=SpanKind.CLIENT,
+        status=status or Status(StatusCode.UNSET),
+        start_time=10,
+        end_time=20,
+        instrumentation_scope=InstrumentationScope("team.code", "1.0"),
+    )
+
+
+def test_a_span_with_neither_events_nor_a_description_is_passed_as_it_is():
+    span = span_with()
+
+    assert scrubbed_span(span) is span
+
+
+@pytest.mark.parametrize(
+    ("events", "status"),
+    [
+        ([Event("retry", {"url": f"http://u:{CREDENTIAL}@h/", "n": 2}, 15)], None),
+        ([], Status(StatusCode.ERROR, f"GET http://h/?k={CREDENTIAL} failed")),
+    ],
+    ids=["an-event-alone", "a-description-alone"],
+)
+def test_events_or_description_alone_are_scrubbed_and_all_else_kept(events, status):
+    original = span_with(events, status)
+
+    scrubbed = scrubbed_span(original)
+
+    assert [(e.name, dict(e.attributes), e.timestamp) for e in scrubbed.events] == [
+        (e.name, {"url": "http://REDACTED@h/", "n": 2}, e.timestamp) for e in events
+    ]
+    assert scrubbed.status.status_code is original.status.status_code
+    assert CREDENTIAL not in (scrubbed.status.description or "")
+    kept = ("name", "context", "parent", "attributes", "links", "kind", "start_time")
+    kept += ("end_time", "instrumentation_scope", "resource")
+    for field in kept:
+        assert getattr(scrubbed, field) == getattr(original, field), field

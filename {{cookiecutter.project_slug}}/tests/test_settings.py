@@ -4,9 +4,12 @@ The defaults that come from the answers are checked against the answers by the
 template's own tests; these prove what the environment does to them.
 """
 
+import contextlib
+import logging
 import sys
 
 import pytest
+from pydantic import ValidationError
 
 import {{ cookiecutter.project_slug }} as service
 from {{ cookiecutter.project_slug }}.settings import DOWNSTREAM_SERVICE, Settings, load_settings
@@ -333,8 +336,8 @@ def test_an_unknown_propagator_stops_the_service_with_one_line(monkeypatch, caps
     line = refusal(monkeypatch, capsys, OTEL_PROPAGATORS="tracecontext,b3multi")
 
     assert line == (
-        f"{service.__name__}: configuration error: OTEL_PROPAGATORS: each name must "
-        "be tracecontext, none or an installed opentelemetry_propagator"
+        f"{service.__name__}: configuration error: OTEL_PROPAGATORS: "
+        "each name must be none or an installed propagator's"
     )
 
 
@@ -350,3 +353,17 @@ def test_a_grpc_port_in_non_ascii_digits_is_refused(monkeypatch, capsys, digit):
     )
 
     assert "OTEL_EXPORTER_OTLP_ENDPOINT: must be an http://" in line
+
+
+@pytest.mark.parametrize("headers", ["api-key=1", "Authorization: Bearer 1"])
+def test_checking_the_headers_leaves_the_sdks_parser_logging_as_it_was(
+    monkeypatch, headers
+):
+    sdk_logger = logging.getLogger("opentelemetry.util.re")
+    before = list(sdk_logger.filters)
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_HEADERS", headers)
+
+    with contextlib.suppress(ValidationError):
+        Settings()
+
+    assert sdk_logger.filters == before

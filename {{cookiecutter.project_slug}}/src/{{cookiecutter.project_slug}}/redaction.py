@@ -26,8 +26,11 @@ URL_ATTRIBUTES = ("url.full", "url.query", "http.url", "http.target")
 USERINFO = re.compile(
     r"""(?<=://)[^\s/?#'"<>\[\]]+@|(?<![^\s'"(<\[=,])[^\s/?#'"<>\[\]&=]+@"""
 )
-# The value of each `key=value` after a `?`, an `&` or at the very start.
-QUERY_VALUE = re.compile(r"""(?<![^?&])([^\s=&#'"<>]+=)[^\s&#'"<>]*""")
+# The value of each `key=value` after a `?`, an `&` or at the very start; up
+# to the end of the URL, not the `).` of the sentence it ends.
+QUERY_VALUE = re.compile(
+    r"""(?<![^?&])([^\s=&#'"<>]+=)[^\s&#'"<>]*?(?=[).,;\]]{0,3}(?:[\s&#'"<>]|$))"""
+)
 
 
 def scrub(text: str) -> str:

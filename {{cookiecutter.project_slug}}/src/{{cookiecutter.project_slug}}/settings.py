@@ -93,12 +93,10 @@ def _exporter_headers(value: SecretStr) -> SecretStr:
 
 
 def _installed_propagators(names: tuple[str, ...]) -> tuple[str, ...]:
-    for name in set(names) - {"tracecontext", "none"}:
+    # The API registers tracecontext and baggage as entry points too.
+    for name in set(names) - {"none"}:
         if not entry_points(group="opentelemetry_propagator", name=name):
-            raise ValueError(
-                "each name must be tracecontext, none or an installed "
-                "opentelemetry_propagator"
-            )
+            raise ValueError("each name must be none or an installed propagator's")
     return names
 
 
