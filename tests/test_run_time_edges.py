@@ -68,7 +68,7 @@ FACTORY = f"{SLUG}.app:create_app"
 BAD_ENDPOINT = ("OTEL_EXPORTER_OTLP_ENDPOINT", "garbage")
 BAD_ENDPOINT_LINE = (
     f"{SLUG}: configuration error: OTEL_EXPORTER_OTLP_ENDPOINT: "
-    "must be an http:// or https:// URL with a host, no query"
+    "must be an http:// or https:// URL with a host, no query or fragment"
 )
 
 

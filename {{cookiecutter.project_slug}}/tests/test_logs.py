@@ -492,3 +492,27 @@ def test_no_credential_or_query_value_reaches_a_line_through_any_formatter(
     assert "ValueError: cannot reach http://REDACTED@h:1/p?token=REDACTED" in (
         handlers[1].stream.getvalue()
     )
+
+
+def test_a_traceback_another_handler_formatted_first_is_scrubbed_too(attach, settings):
+    """A handler below the root formats the record first and caches the text."""
+    first = attach(REQUEST_LOGGER, logging.Formatter())
+    handler = attach(PACKAGE)
+    configure_logging(settings)
+
+    try:
+        raise ValueError(f"cannot reach http://u:{SECRET}@h/?t={SECRET}")
+    except ValueError:
+        logging.getLogger(REQUEST_LOGGER).exception("failed")
+
+    assert SECRET in first.stream.getvalue()  # a handler the service never saw
+    assert SECRET not in handler.stream.getvalue()
+    assert "http://REDACTED@h/?t=REDACTED" in handler.stream.getvalue()
+
+
+def test_scrubbing_a_malformed_logging_call_leaves_it_to_logging():
+    """A filter runs outside a handler's error handling: raising there would
+    reach the caller, where logging itself prints "--- Logging error ---"."""
+    bad = ("x", logging.WARNING, __file__, 1, "%d items", ("many",), None)
+
+    assert scrub_record(logging.LogRecord(*bad)) is True

@@ -264,6 +264,11 @@ SECRET = "S3CRET"
         ("OTEL_EXPORTER_OTLP_ENDPOINT", f"ftp://alice:{SECRET}@collector:4317"),
         ("OTEL_EXPORTER_OTLP_ENDPOINT", f"http://collector:4318/?token={SECRET}"),
         ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", f"{SECRET} not a url"),
+        # A password with an unencoded / # or a letter port: urlsplit would read
+        # part of it as the host, and print the rest.
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", f"http://user:p/{SECRET}@collector:4318"),
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", f"http://user:p#{SECRET}@collector:4318"),
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", f"http://user:{SECRET}@collector:43a8"),
         ("OTEL_EXPORTER_OTLP_HEADERS", f"Authorization: Bearer {SECRET}"),
         ("OTEL_EXPORTER_OTLP_TRACES_HEADERS", f"api-key {SECRET}"),
         pytest.param(
@@ -367,3 +372,13 @@ def test_checking_the_headers_leaves_the_sdks_parser_logging_as_it_was(
         Settings()
 
     assert sdk_logger.filters == before
+
+
+def test_a_validation_error_from_settings_quotes_no_value(monkeypatch):
+    """For a team's own `Settings()`, outside load_settings's one line."""
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_HEADERS", f"Authorization: Bearer {SECRET}")
+
+    with pytest.raises(ValidationError) as refused:
+        Settings()
+
+    assert SECRET not in str(refused.value)

@@ -24,19 +24,11 @@ MAX_JSON_DEPTH = 100
 
 def nested_deeper_than(value: Any, limit: int) -> bool:
     """Whether `value`'s lists and objects go more than `limit` levels deep."""
-    level = [value]
-    for _ in range(limit + 1):
-        containers = [item for item in level if isinstance(item, (dict, list))]
-        if not containers:
-            return False
-        level = [
-            inner
-            for container in containers
-            for inner in (
-                container.values() if isinstance(container, dict) else container
-            )
-        ]
-    return True
+    if isinstance(value, dict):
+        value = list(value.values())
+    if not isinstance(value, list):
+        return False
+    return limit == 0 or any(nested_deeper_than(item, limit - 1) for item in value)
 
 
 def instrument_requests(provider: trace.TracerProvider) -> None:

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
-from .redaction import scrub
+from .redaction import redact_url, scrub
 
 logger = logging.getLogger(__name__)
 
@@ -58,7 +58,7 @@ class OutageReportingExporter(SpanExporter, logging.Filter):
     ) -> None:
         logging.Filter.__init__(self)
         self._inner = inner
-        self._destination = scrub(destination)
+        self._destination = redact_url(destination)
         self._hint = hint
         self._lock = threading.Lock()
         self._down_since: float | None = None

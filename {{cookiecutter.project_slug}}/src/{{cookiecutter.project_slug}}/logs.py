@@ -51,12 +51,18 @@ def scrub_record(record: logging.LogRecord) -> bool:
     access formatter reads them)."""
     if isinstance(record.args, tuple):
         record.args = tuple(scrub(a) if isinstance(a, str) else a for a in record.args)
-    message = record.getMessage()
+    try:
+        message = record.getMessage()
+    except Exception:  # noqa: BLE001 -- logging reports a bad call itself, later
+        return True
     if (scrubbed := scrub(message)) != message:
         record.msg, record.args = scrubbed, None
-    if record.exc_info and not record.exc_text:
-        # Formatters print exc_text when it is set.
-        record.exc_text = scrub(logging.Formatter().formatException(record.exc_info))
+    if record.exc_info:
+        # Formatters print exc_text when it is set; another may have set it.
+        traceback = record.exc_text or logging.Formatter().formatException(
+            record.exc_info
+        )
+        record.exc_text = scrub(traceback)
     return True
 
 

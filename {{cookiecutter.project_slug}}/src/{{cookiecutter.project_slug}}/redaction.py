@@ -1,35 +1,33 @@
 """Owns what must never leave the service: credentials and query values.
 
 Tokens, e-mail addresses and session ids travel in query strings and in a URL's
-`user:password@`, and exception messages quote URLs (`requests`' do). `scrub`
-replaces both in any text, keeping query keys for debugging: on every span here,
-in every log line (logs.py) and in the exporter's words (export_health.py).
-Bodies, `Authorization` and cookie headers are never recorded to begin with.
+`user:password@`, and exception messages quote URLs (`requests`' do). A URL is
+redacted as a URL (`redact_url`); other text is scrubbed (`scrub`) where it
+leaves: every span here, every log line (logs.py), the outage lines
+(export_health.py). Query keys stay, for debugging. Bodies, `Authorization` and
+cookie headers are never recorded to begin with.
 """
 
 import re
+from urllib.parse import urlsplit, urlunsplit
 
-from opentelemetry.context import Context
-from opentelemetry.sdk.trace import (
-    Event,
-    ReadableSpan,
-    Span,
-    SynchronousMultiSpanProcessor,
-)
+from opentelemetry.attributes import BoundedAttributes
+from opentelemetry.sdk.trace import Event, ReadableSpan, SynchronousMultiSpanProcessor
+from opentelemetry.sdk.util import BoundedList
 from opentelemetry.trace import Status
 
 REDACTED = "REDACTED"
 URL_ATTRIBUTES = ("url.full", "url.query", "http.url", "http.target")
-# `user:password@` (up to the last @) after `://`; or, without `&` and `=`, at
-# the start of a word: gRPC's messages name the target without a scheme, and an
-# e-mail's name goes too.
+# In text, `user:password@` (up to the last @): after `://`, or at the start of
+# a word, as gRPC's messages name their target and as an e-mail's name goes.
+# Neither class holds a character its start may follow: linear time.
 USERINFO = re.compile(
-    r"""(?<=://)[^\s/?#'"<>\[\]]+@|(?<![^\s'"(<\[=,])[^\s/?#'"<>\[\]&=]+@"""
+    r"""(?<=://)[^\s/?#'"<>\[\]]+@|(?<![^\s'"(<\[=,])[^\s/?#'"<>\[\](,&=]+@"""
 )
-# The value of each `key=value` after a `?`, an `&` or at the very start; up
-# to the end of the URL, not the `).` of the sentence it ends.
+# In text, the value of each `key=value` after `?`, `&` or `#`, up to the end of
+# its URL, not the `).` of the sentence the URL ends.
 QUERY_VALUE = re.compile(
-    r"""(?<![^?&])([^\s=&#'"<>]+=)[^\s&#'"<>]*?(?=[).,;\]]{0,3}(?:[\s&#'"<>]|$))"""
+    r"""(?<=[?&#])([^\s=&#?'"<>]+=)[^\s&#'"<>]*?(?=[).,;\]]{0,3}(?:[\s&#'"<>]|$))"""
 )
 
 
@@ -42,51 +40,58 @@ def scrub(text: str) -> str:
     return text
 
 
-def scrubbed_span(span: ReadableSpan) -> ReadableSpan:
-    """The span, with its events' text and status description scrubbed: where
-    an exception's message and stacktrace go."""
-    description = span.status.description
-    if not span.events and not description:
-        return span
-    events = [
-        Event(
-            event.name,
-            {
-                key: scrub(value) if isinstance(value, str) else value
-                for key, value in (event.attributes or {}).items()
-            },
-            event.timestamp,
-        )
-        for event in span.events
-    ]
-    return ReadableSpan(
-        name=span.name,
-        context=span.context,
-        parent=span.parent,
-        resource=span.resource,
-        attributes=span.attributes,
-        events=events,
-        links=span.links,
-        kind=span.kind,
-        status=Status(span.status.status_code, scrub(description))
-        if description
-        else span.status,
-        start_time=span.start_time,
-        end_time=span.end_time,
-        instrumentation_scope=span.instrumentation_scope,
+def redact_query(query: str) -> str:
+    """Each `key=value` of a query (or fragment) with its value replaced."""
+    pairs = query.split("&")
+    return "&".join(
+        f"{p.partition('=')[0]}={REDACTED}" if "=" in p else p for p in pairs
     )
+
+
+def redact_url(url: str) -> str:
+    """The URL, read as one, with its user:password and query values replaced."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # not a URL after all (an unclosed `[`)
+        return scrub(url)
+    host = parts.netloc.rpartition("@")[2]
+    return urlunsplit(
+        parts._replace(
+            netloc=f"{REDACTED}@{host}" if "@" in parts.netloc else host,
+            query=redact_query(parts.query),
+            fragment=redact_query(parts.fragment),
+        )
+    )
+
+
+def scrubbed_event(event: Event) -> Event:
+    attributes = {
+        key: scrub(value) if isinstance(value, str) else value
+        for key, value in (event.attributes or {}).items()
+    }
+    return Event(event.name, attributes, event.timestamp)
 
 
 class RedactingSpanProcessor(SynchronousMultiSpanProcessor):
     """The provider's processors behind the redaction: every processor added to
     the provider, an exporter's or a test's, sees only redacted spans."""
 
-    def on_start(self, span: Span, parent_context: Context | None = None) -> None:
-        attributes = span.attributes or {}
-        for key in URL_ATTRIBUTES:
-            if isinstance(value := attributes.get(key), str):
-                span.set_attribute(key, scrub(value))
-        super().on_start(span, parent_context)
-
     def on_end(self, span: ReadableSpan) -> None:
-        super().on_end(scrubbed_span(span))
+        # `end()` builds this ReadableSpan for the processors alone. The SDK has
+        # no public way to change it, and a new one would lose the drop counts.
+        redacted = {
+            key: (redact_query if key == "url.query" else redact_url)(value)
+            for key in URL_ATTRIBUTES
+            if isinstance(value := span.attributes.get(key), str)
+        }
+        if redacted.items() - span.attributes.items():
+            attributes = BoundedAttributes(None, {**span.attributes, **redacted})
+            attributes.dropped = span.dropped_attributes
+            span._attributes = attributes
+        if span.events:
+            events = BoundedList.from_seq(None, map(scrubbed_event, span.events))
+            events.dropped = span.dropped_events
+            span._events = events
+        if description := span.status.description:
+            span._status = Status(span.status.status_code, scrub(description))
+        super().on_end(span)

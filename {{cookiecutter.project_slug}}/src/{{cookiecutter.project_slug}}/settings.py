@@ -57,9 +57,17 @@ def _names(value: object) -> object:
 
 
 def _http_url(value: str) -> str:
-    parts = urlsplit(value)
-    if parts.scheme not in ("http", "https") or not parts.hostname or parts.query:
-        raise ValueError("must be an http:// or https:// URL with a host, no query")
+    rule = "must be an http:// or https:// URL with a host, no query or fragment"
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018 -- raises for a port that is no number
+    except ValueError:
+        raise ValueError(rule) from None  # its own message would quote the URL
+    # An @ past the host: a password with an unencoded / ? or #.
+    if parts.scheme not in ("http", "https") or not parts.hostname or "@" in parts.path:
+        raise ValueError(rule)
+    if parts.query or parts.fragment:
+        raise ValueError(rule)
     return value
 
 
@@ -118,6 +126,8 @@ class Settings(BaseSettings):
         alias_generator=AliasGenerator(lambda field: f"SERVICE_{field.upper()}"),
         env_ignore_empty=True,
         frozen=True,
+        # A ValidationError's text must not quote a URL or a header either.
+        hide_input_in_errors=True,
     )
 
     host: str = "127.0.0.1"

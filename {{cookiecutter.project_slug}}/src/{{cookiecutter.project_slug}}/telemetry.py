@@ -25,7 +25,7 @@ from opentelemetry.sdk.trace.export import (
 
 from . import __version__
 from .export_health import OutageReportingExporter, endpoint_hint
-from .redaction import RedactingSpanProcessor, scrub
+from .redaction import RedactingSpanProcessor, redact_url
 from .settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -108,7 +108,7 @@ def describe(settings: Settings, provider: trace.TracerProvider) -> str:
     ]
     if "otlp" in exporters:
         parts.append(f"protocol={settings.traces_protocol}")
-        parts.append(f"endpoint={scrub(settings.traces_endpoint)}")
+        parts.append(f"endpoint={redact_url(settings.traces_endpoint)}")
     parts.append(f"processor={settings.span_processor}")
     parts.append(f"sampler={provider.sampler.get_description()}")
     return "tracing: " + " ".join(parts)
