@@ -8,6 +8,11 @@ import pytest
 import requests
 from fastapi import HTTPException
 from fastapi.testclient import TestClient
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import (
+    InMemorySpanExporter,
+)
 from opentelemetry.trace import SpanKind, StatusCode
 
 import {{ cookiecutter.project_slug }} as service
@@ -222,17 +227,26 @@ def test_fetch_takes_any_path_of_the_downstream_with_the_same_tracing(
     leaves the downstream's host."""
     client = DownstreamClient(Settings(), tracer_provider)
     downstream.body = b'[{"id": 1}]'
+    paths = ["/refunds", "refunds/1", "//x", "/X-ray"]
 
-    answers = [client.fetch("/refunds"), client.fetch("refunds/1"), client.fetch("//x")]
+    answers = [client.fetch(path) for path in paths]
 
-    assert answers == [[{"id": 1}]] * 3
-    assert downstream.paths == ["/refunds", "/refunds/1", "/x"]
+    assert answers == [[{"id": 1}]] * 4
+    assert downstream.paths == ["/refunds", "/refunds/1", "/x", "/X-ray"]
     urls = [s.attributes["url.full"] for s in span_exporter.get_finished_spans()]
-    assert urls == [
-        f"{downstream.url}/refunds",
-        f"{downstream.url}/refunds/1",
-        f"{downstream.url}/x",
-    ]
+    assert urls == [f"{downstream.url}{path}" for path in downstream.paths]
+
+
+def test_the_client_traces_with_the_provider_it_is_given(downstream, span_exporter):
+    """Not the global one: a provider of a test's own, or an agent's."""
+    own = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(own))
+
+    DownstreamClient(Settings(), provider).fetch("/refunds")
+
+    assert [s.kind for s in own.get_finished_spans()] == [SpanKind.CLIENT]
+    assert span_exporter.get_finished_spans() == ()
 
 
 @pytest.mark.parametrize(

@@ -226,6 +226,16 @@ def test_configure_logging_keeps_a_chosen_formatter(attach, settings, tracer_pro
 def test_formatters_work_on_records_no_filter_has_seen():
     """A --log-config may name the formatters without the filter."""
     record = logging.LogRecord("x", logging.INFO, __file__, 1, "café", None, None)
+    try:
+        raise ValueError("no filter saw this")
+    except ValueError:
+        failed = logging.LogRecord(
+            "x", logging.ERROR, __file__, 1, "failed", None, sys.exc_info()
+        )
+    assert (
+        "ValueError: no filter saw this"
+        in json.loads(JsonFormatter().format(failed))["exception"]
+    )
 
     assert TextFormatter().format(record).endswith(" INFO x [service=] café")
     line = json.loads(JsonFormatter().format(record))
@@ -479,16 +489,28 @@ def test_no_credential_or_query_value_reaches_a_line_through_any_formatter(
     configure_logging(Settings())
     url = f"http://u:{SECRET}@h:1/p?token={SECRET}"
 
-    logging.getLogger(REQUEST_LOGGER).warning("calling %s", url)
+    request_logger = logging.getLogger(REQUEST_LOGGER)
+    request_logger.warning("calling %s", url)
+    request_logger.warning(f"called {url}")
+    request_logger.warning("failed: %s", ConnectionError(url))
     try:
         raise ValueError(f"cannot reach {url}")
     except ValueError:
+        request_logger.exception("failed in a request")
         logging.getLogger("uvicorn.error").exception("Exception in ASGI application")
 
     for handler in handlers:
         output = handler.stream.getvalue()
         assert SECRET not in output
-    assert "calling http://REDACTED@h:1/p?token=REDACTED" in lines(handlers[0])[0]
+    redacted = "http://REDACTED@h:1/p?token=REDACTED"
+    said = lines(handlers[0])
+    for expected in (
+        f"calling {redacted}",
+        f"called {redacted}",
+        f"failed: {redacted}",
+    ):
+        assert any(expected in line for line in said), expected
+    assert f"ValueError: cannot reach {redacted}" in handlers[0].stream.getvalue()
     assert "ValueError: cannot reach http://REDACTED@h:1/p?token=REDACTED" in (
         handlers[1].stream.getvalue()
     )

@@ -136,6 +136,9 @@ def test_the_installed_propagators_use_the_getter_they_are_given():
         # Level 2 keys that Level 1 refuses (a digit first, @ anywhere), fields
         # combined, the first of a duplicated key, empty members skipped.
         (["1st=x,v@a@b=y", "b=2,  ,c=3", " \tb=4\t"], "1st=x,v@a@b=y,b=2,c=3"),
+        # Only spaces and tabs are trimmed: an X at either end is the member's.
+        ("a=vX, \tXb=1", None),
+        ("a=vX,b=Xv", "a=vX,b=Xv"),
         (
             ",".join(f"k{i}=v" for i in range(32)),
             ",".join(f"k{i}=v" for i in range(32)),
@@ -161,6 +164,8 @@ def test_the_installed_propagators_use_the_getter_they_are_given():
     ],
     ids=[
         "level-2-keys-fields-combined-first-of-a-key",
+        "uppercase-x-first-in-a-key",
+        "uppercase-x-around-values",
         "32-members-kept",
         "key-of-256-characters-kept",
         "33-members-across-two-fields",
@@ -255,3 +260,13 @@ def test_tracecontext_and_baggage_by_default_and_none_still_gives_a_context(
     # With none, still a context: FastAPI's telemetry would fail on None.
     assert context is not None
     assert trace.get_current_span(context).get_span_context().is_valid == bool(fields)
+
+
+def test_install_loads_only_propagators_named_in_their_own_group(
+    default_propagation_after,
+):
+    """`console` names a traces exporter's entry point, not a propagator's."""
+    unchecked = Settings.model_construct(propagators=("console",))
+
+    with pytest.raises(ValueError):
+        install_propagation(unchecked)

@@ -293,7 +293,8 @@ def test_a_refused_value_that_can_carry_a_secret_is_never_echoed(
 def test_headers_in_the_sdks_name_value_format_are_accepted_and_kept_secret(
     monkeypatch, variable
 ):
-    headers = f"authorization=Bearer%20{SECRET},x-tenant = blue"
+    # URL-encoded, and as the exporter also takes it: a space in a value.
+    headers = f"authorization=Bearer%20{SECRET},x-tenant = blue,api-key=a {SECRET}"
     monkeypatch.setenv(variable, headers)
 
     settings = Settings()
@@ -382,3 +383,17 @@ def test_a_validation_error_from_settings_quotes_no_value(monkeypatch):
         Settings()
 
     assert SECRET not in str(refused.value)
+
+
+@pytest.mark.parametrize(
+    "variable", ["OTEL_EXPORTER_OTLP_HEADERS", "OTEL_EXPORTER_OTLP_TRACES_HEADERS"]
+)
+def test_malformed_headers_are_refused_with_the_format_they_need(
+    monkeypatch, capsys, variable
+):
+    line = refusal(monkeypatch, capsys, **{variable: "Authorization: Bearer 1"})
+
+    assert line == (
+        f"{service.__name__}: configuration error: {variable}: "
+        "must be comma-separated name=value pairs, values URL-encoded"
+    )
