@@ -265,8 +265,8 @@ def test_tracecontext_and_baggage_by_default_and_none_still_gives_a_context(
 def test_install_loads_only_propagators_named_in_their_own_group(
     default_propagation_after,
 ):
-    """`console` names a traces exporter's entry point, not a propagator's."""
-    unchecked = Settings.model_construct(propagators=("console",))
+    """`random` names an id generator's entry point, not a propagator's."""
+    unchecked = Settings.model_construct(propagators=("random",))
 
     with pytest.raises(ValueError):
         install_propagation(unchecked)

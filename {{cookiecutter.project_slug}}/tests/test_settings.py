@@ -202,6 +202,8 @@ def test_the_traces_protocol_decides_whether_host_and_port_will_do(monkeypatch, 
         ("OTEL_BSP_SCHEDULE_DELAY", "-1"),
         ("OTEL_BSP_EXPORT_TIMEOUT", "1.5"),
         ("OTEL_TRACES_SAMPLER", "sometimes"),
+        # An entry point of the SDK's, in another group than propagators'.
+        pytest.param("OTEL_PROPAGATORS", "random", id="id-generator-as-propagator"),
         # A plugin's name: TracerProvider() would silently sample everything.
         pytest.param("OTEL_TRACES_SAMPLER", "my_plugin_sampler", id="plugin-sampler"),
         pytest.param("OTEL_TRACES_SAMPLER_ARG", "half", id="unparsable-sampler-arg"),
