@@ -79,15 +79,15 @@ class RedactingSpanProcessor(SynchronousMultiSpanProcessor):
     def on_end(self, span: ReadableSpan) -> None:
         # `end()` builds this ReadableSpan for the processors alone. The SDK has
         # no public way to change it, and a new one would lose the drop counts.
+        attributes = span.attributes
         redacted = {
             key: (redact_query if key == "url.query" else redact_url)(value)
             for key in URL_ATTRIBUTES
-            if isinstance(value := span.attributes.get(key), str)
+            if isinstance(value := attributes.get(key), str)
         }
-        if redacted.items() - span.attributes.items():
-            attributes = BoundedAttributes(None, {**span.attributes, **redacted})
-            attributes.dropped = span.dropped_attributes
-            span._attributes = attributes
+        if redacted and redacted.items() - attributes.items():
+            span._attributes = BoundedAttributes(None, {**attributes, **redacted})
+            span._attributes.dropped = span.dropped_attributes
         if span.events:
             events = BoundedList.from_seq(None, map(scrubbed_event, span.events))
             events.dropped = span.dropped_events
