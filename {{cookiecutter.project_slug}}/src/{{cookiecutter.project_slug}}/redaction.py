@@ -86,8 +86,9 @@ class RedactingSpanProcessor(SynchronousMultiSpanProcessor):
             if isinstance(value := attributes.get(key), str)
         }
         if redacted and redacted.items() - attributes.items():
-            span._attributes = BoundedAttributes(None, {**attributes, **redacted})
-            span._attributes.dropped = span.dropped_attributes
+            rebuilt = BoundedAttributes(None, {**attributes, **redacted})
+            rebuilt.dropped = span.dropped_attributes
+            span._attributes = rebuilt
         if span.events:
             events = BoundedList.from_seq(None, map(scrubbed_event, span.events))
             events.dropped = span.dropped_events
