@@ -64,9 +64,13 @@ def _http_url(value: str) -> str:
     except ValueError:
         raise ValueError(rule) from None  # its own message would quote the URL
     # An @ past the host: a password with an unencoded / ? or #.
-    if parts.scheme not in ("http", "https") or not parts.hostname or "@" in parts.path:
-        raise ValueError(rule)
-    if parts.query or parts.fragment:
+    if (
+        parts.scheme not in ("http", "https")
+        or not parts.hostname
+        or "@" in parts.path
+        or parts.query
+        or parts.fragment
+    ):
         raise ValueError(rule)
     return value
 
@@ -77,13 +81,14 @@ def _collector_address(value: str, info: ValidationInfo) -> str:
     # gRPC also takes host:port, which the SDK dials with TLS.
     if grpc and re.fullmatch(r"[A-Za-z0-9_.-]+:[0-9]{1,5}", value):
         return value
-    if grpc and urlsplit(value).username is not None:
+    url = _http_url(value)
+    if grpc and urlsplit(url).username is not None:
         # The channel would fail on the name and lose every span.
         raise ValueError(
             "must carry no user:password@ over gRPC, which cannot send them; "
             "put credentials in OTEL_EXPORTER_OTLP_HEADERS"
         )
-    return _http_url(value)
+    return url
 
 
 def _exporter_headers(value: SecretStr) -> SecretStr:
