@@ -77,7 +77,7 @@ def test_a_user_and_password_in_the_collector_url_reach_no_line(
 
     if protocol == "grpc":
         code, output = run_to_exit(baked, env)
-        assert code == 3
+        assert code == 3, output[-3000:]
         assert f"configuration error: {variable}: must carry no user:password@" in (
             output
         )
@@ -128,7 +128,7 @@ def test_malformed_exporter_headers_stop_the_service_without_echoing_them(
 
     code, output = run_to_exit(baked, {variable: f"Authorization: Bearer {SECRET}"})
 
-    assert code == 3
+    assert code == 3, output[-3000:]
     errors = [line for line in output.splitlines() if "error" in line.lower()]
     assert errors == [
         f"{baked.slug}: configuration error: {variable}: must be comma-separated "
@@ -145,7 +145,7 @@ def test_an_unknown_propagator_stops_python_m_with_one_line_and_status_3(project
 
     code, output = run_to_exit(baked, unknown, command)
 
-    assert code == 3
+    assert code == 3, output[-3000:]
     assert output.strip().splitlines() == [
         f"{baked.slug}: configuration error: OTEL_PROPAGATORS: "
         "each name must be none or an installed propagator's"
@@ -162,7 +162,7 @@ def test_under_uvicorn_factory_the_api_refuses_an_unknown_propagator_on_import(
 
     code, output = run_to_exit(baked, {"OTEL_PROPAGATORS": "tracecontext,b3multi"})
 
-    assert code == 1
+    assert code == 1, output[-3000:]
     assert output.strip().splitlines()[-1] == (
         "ValueError: Propagator b3multi not found. "
         "It is either misspelled or not installed."
