@@ -10,8 +10,9 @@ the bound ports (useful with port 0)::
 and, with ``--print-traces``, the waterfall of each trace once it has settled
 (quiet_traces.py: quiet for a second and looking whole, or quiet for
 ``--settle-seconds``); a trace that gets more spans after it was printed is
-printed again under an ``update:`` line. stderr carries one log line per export
-request.
+printed again under an ``update:`` line, and with ``--print-metrics`` one line
+per metric data point as each metrics export arrives (metric_lines.py). stderr
+carries one log line per export request.
 A parent that pipes stdout or stderr must keep reading them, or the receiver
 blocks once the pipe buffer is full.
 """
@@ -28,7 +29,8 @@ from types import FrameType
 
 from otlp_receiver.grpc_transport import host_port
 from otlp_receiver.jsonl import JsonlAppender
-from otlp_receiver.model import ExportRecord, ReceivedSpan
+from otlp_receiver.metric_lines import metric_lines
+from otlp_receiver.model import ExportRecord, MetricPoint, ReceivedSpan
 from otlp_receiver.quiet_traces import (
     DEFAULT_SETTLE_SECONDS,
     QuietTrace,
@@ -41,13 +43,15 @@ DEFAULT_HTTP_PORT = 4318
 POLL_SECONDS = 0.2
 
 logger = logging.getLogger("otlp_receiver")
+# Metrics are printed from the transports' threads, traces from the main one.
+_printing = threading.Lock()
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m otlp_receiver",
-        description="Local OTLP trace receiver (gRPC and HTTP/protobuf) for "
-        "development and tests.",
+        description="Local OTLP trace and metrics receiver (gRPC and "
+        "HTTP/protobuf) for development and tests.",
     )
     parser.add_argument("--host", default=DEFAULT_HOST, help="address to bind")
     parser.add_argument(
@@ -72,6 +76,11 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         help="how long a trace that looks partial (a parent not arrived, a CLIENT "
         "span without a child) waits for its late spans before it is printed "
         "(default: %(default)s, longer than the batch processor's 5 s)",
+    )
+    parser.add_argument(
+        "--print-metrics",
+        action="store_true",
+        help="print one line per metric data point of each metrics export",
     )
     parser.add_argument(
         "--ascii", action="store_true", help="draw waterfalls with ASCII only"
@@ -101,15 +110,35 @@ def _request_stop_on_signals(stop: threading.Event) -> None:
     signal.signal(signal.SIGTERM, request_stop)
 
 
+def _print(text: str) -> None:
+    with _printing:
+        print(text, flush=True)
+
+
 def _export_listener(
-    jsonl: JsonlAppender | None, quiet_traces: QuietTraceTracker | None
+    jsonl: JsonlAppender | None,
+    quiet_traces: QuietTraceTracker | None,
+    print_metrics: bool,
 ) -> ExportListener:
-    def on_export(record: ExportRecord, spans: list[ReceivedSpan]) -> None:
+    def on_export(
+        record: ExportRecord, spans: list[ReceivedSpan], points: list[MetricPoint]
+    ) -> None:
+        services = ", ".join(name or "(none)" for name in record.service_names)
+        if record.signal == "metrics":
+            logger.info(
+                "%s metrics export: %d point(s), services: %s",
+                record.transport,
+                record.point_count,
+                services or "-",
+            )
+            if print_metrics and points:
+                _print("\n".join(metric_lines(points)) + "\n")
+            return
         logger.info(
             "%s export: %d span(s), services: %s",
             record.transport,
             record.span_count,
-            ", ".join(name or "(none)" for name in record.service_names) or "-",
+            services or "-",
         )
         if jsonl is not None:
             jsonl.append(spans)
@@ -145,7 +174,7 @@ def _print_traces(
             before, after = describe(trace, args.settle_seconds)
             waterfall = receiver.render(trace.trace_id, ascii=args.ascii)
             text = "\n".join(line for line in (before, waterfall, after) if line)
-            print(text + "\n", flush=True)
+            _print(text + "\n")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -167,7 +196,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         host=args.host,
         grpc_port=args.grpc_port,
         http_port=args.http_port,
-        on_export=_export_listener(jsonl, quiet_traces),
+        on_export=_export_listener(jsonl, quiet_traces, args.print_metrics),
     )
     try:
         receiver.start()

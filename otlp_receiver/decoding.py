@@ -1,7 +1,9 @@
-"""Translation of OTLP trace protobuf messages into :class:`ReceivedSpan` values.
+"""Translation of OTLP protobuf messages into :class:`ReceivedSpan` and
+:class:`MetricPoint` values.
 
-This is the only module that knows the shape of ``ExportTraceServiceRequest``;
-both transports hand their decoded request here.
+This is the only module that knows the shape of ``ExportTraceServiceRequest``
+and ``ExportMetricsServiceRequest``; both transports hand their decoded request
+here.
 """
 
 from __future__ import annotations
@@ -10,15 +12,30 @@ import copy
 from collections.abc import Iterable
 from typing import Any
 
+from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
+    ExportMetricsServiceRequest,
+)
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceRequest,
 )
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
+from opentelemetry.proto.metrics.v1.metrics_pb2 import Exemplar as ProtoExemplar
+from opentelemetry.proto.metrics.v1.metrics_pb2 import Metric
 from opentelemetry.proto.trace.v1.trace_pb2 import Span
 
-from otlp_receiver.model import SPAN_KINDS, STATUS_CODES, ReceivedSpan, Transport
+from otlp_receiver.model import (
+    SPAN_KINDS,
+    STATUS_CODES,
+    Exemplar,
+    MetricPoint,
+    ReceivedSpan,
+    Transport,
+)
 
 SERVICE_NAME_KEY = "service.name"
+SERVICE_INSTANCE_ID_KEY = "service.instance.id"
+
+ExportRequest = ExportTraceServiceRequest | ExportMetricsServiceRequest
 
 
 def decode_any_value(value: AnyValue) -> Any:
@@ -96,6 +113,65 @@ def _decode_span(
             {"name": event.name, "attributes": decode_attributes(event.attributes)}
             for event in span.events
         ],
+    )
+
+
+def decode_metrics_request(
+    request: ExportMetricsServiceRequest, transport: Transport
+) -> list[MetricPoint]:
+    """Flatten every data point of an export request, in the order they were sent."""
+    points: list[MetricPoint] = []
+    for resource_metrics in request.resource_metrics:
+        resource_attributes = decode_attributes(resource_metrics.resource.attributes)
+        for scope_metrics in resource_metrics.scope_metrics:
+            for metric in scope_metrics.metrics:
+                points += _decode_points(metric, resource_attributes, transport)
+    return points
+
+
+def _decode_points(
+    metric: Metric, resource_attributes: dict[str, Any], transport: Transport
+) -> list[MetricPoint]:
+    kind = metric.WhichOneof("data")
+    if kind is None:
+        return []
+    points = []
+    for point in getattr(metric, kind).data_points:
+        # Each kind has its own point message; a field it lacks reads as empty.
+        number = point.WhichOneof("value") if kind in ("sum", "gauge") else None
+        points.append(
+            MetricPoint(
+                name=metric.name,
+                unit=metric.unit,
+                kind=kind,
+                attributes=decode_attributes(point.attributes),
+                time_ns=point.time_unix_nano,
+                service_name=str(resource_attributes.get(SERVICE_NAME_KEY, "")),
+                service_instance_id=str(
+                    resource_attributes.get(SERVICE_INSTANCE_ID_KEY, "")
+                ),
+                value=getattr(point, number) if number else 0.0,
+                count=getattr(point, "count", 0),
+                sum=getattr(point, "sum", 0.0),
+                bucket_counts=tuple(getattr(point, "bucket_counts", ())),
+                explicit_bounds=tuple(getattr(point, "explicit_bounds", ())),
+                exemplars=tuple(
+                    _decode_exemplar(exemplar)
+                    for exemplar in getattr(point, "exemplars", ())
+                ),
+                transport=transport,
+            )
+        )
+    return points
+
+
+def _decode_exemplar(exemplar: ProtoExemplar) -> Exemplar:
+    number = exemplar.WhichOneof("value")
+    return Exemplar(
+        trace_id=exemplar.trace_id.hex(),
+        span_id=exemplar.span_id.hex(),
+        value=getattr(exemplar, number) if number else 0.0,
+        time_ns=exemplar.time_unix_nano,
     )
 
 

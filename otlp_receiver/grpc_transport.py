@@ -1,4 +1,5 @@
-"""OTLP/gRPC transport: serves ``TraceService/Export`` with the generated stubs.
+"""OTLP/gRPC transport: serves ``TraceService/Export`` and
+``MetricsService/Export`` with the generated stubs.
 
 It owns the gRPC server's lifecycle and turns call metadata into a plain header
 dict; what happens to a request is up to the ``on_export`` callback.
@@ -10,13 +11,19 @@ from collections.abc import Callable, Iterable
 from concurrent import futures
 
 import grpc
+from google.protobuf.message import Message
+from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2_grpc
+from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
+    ExportMetricsServiceResponse,
+)
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2_grpc
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
-    ExportTraceServiceRequest,
     ExportTraceServiceResponse,
 )
 
-ExportHandler = Callable[[ExportTraceServiceRequest, dict[str, str]], None]
+from otlp_receiver.decoding import ExportRequest
+
+ExportHandler = Callable[[ExportRequest, dict[str, str]], None]
 
 MAX_MESSAGE_BYTES = 64 * 1024 * 1024
 SERVER_OPTIONS = (
@@ -27,15 +34,25 @@ SERVER_OPTIONS = (
 )
 
 
-class _TraceService(trace_service_pb2_grpc.TraceServiceServicer):
+class _ExportService:
+    """Both services' one method: hand the request over, answer with success."""
+
+    response_type: type[Message]
+
     def __init__(self, on_export: ExportHandler) -> None:
         self._on_export = on_export
 
-    def Export(
-        self, request: ExportTraceServiceRequest, context: grpc.ServicerContext
-    ) -> ExportTraceServiceResponse:
+    def Export(self, request: ExportRequest, context: grpc.ServicerContext) -> Message:
         self._on_export(request, metadata_to_headers(context.invocation_metadata()))
-        return ExportTraceServiceResponse()
+        return self.response_type()
+
+
+class _TraceService(_ExportService, trace_service_pb2_grpc.TraceServiceServicer):
+    response_type = ExportTraceServiceResponse
+
+
+class _MetricsService(_ExportService, metrics_service_pb2_grpc.MetricsServiceServicer):
+    response_type = ExportMetricsServiceResponse
 
 
 def metadata_to_headers(metadata: Iterable[tuple[str, str | bytes]]) -> dict[str, str]:
@@ -85,6 +102,9 @@ class GrpcTransport:
         server = grpc.server(executor, options=SERVER_OPTIONS)
         trace_service_pb2_grpc.add_TraceServiceServicer_to_server(
             _TraceService(self._on_export), server
+        )
+        metrics_service_pb2_grpc.add_MetricsServiceServicer_to_server(
+            _MetricsService(self._on_export), server
         )
         try:
             port = _bind(server, host_port(self.host, self._requested_port))

@@ -1,4 +1,5 @@
-"""OTLP/HTTP transport, binary protobuf only: ``POST /v1/traces``.
+"""OTLP/HTTP transport, binary protobuf only: ``POST /v1/traces`` and
+``POST /v1/metrics``.
 
 It owns the HTTP server's lifecycle and the HTTP-level checks (path, method,
 content type, content encoding, body framing); a well-formed request is handed
@@ -18,15 +19,27 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import urlsplit
 
-from google.protobuf.message import DecodeError
+from google.protobuf.message import DecodeError, Message
+from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
+    ExportMetricsServiceRequest,
+    ExportMetricsServiceResponse,
+)
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceRequest,
     ExportTraceServiceResponse,
 )
 
-ExportHandler = Callable[[ExportTraceServiceRequest, dict[str, str]], None]
+from otlp_receiver.decoding import ExportRequest
+
+ExportHandler = Callable[[ExportRequest, dict[str, str]], None]
 
 TRACES_PATH = "/v1/traces"
+METRICS_PATH = "/v1/metrics"
+# Each path's request message and the message a success is answered with.
+EXPORTS: dict[str, tuple[type[ExportRequest], type[Message]]] = {
+    TRACES_PATH: (ExportTraceServiceRequest, ExportTraceServiceResponse),
+    METRICS_PATH: (ExportMetricsServiceRequest, ExportMetricsServiceResponse),
+}
 PROTOBUF_CONTENT_TYPE = "application/x-protobuf"
 JSON_CONTENT_TYPE = "application/json"
 MAX_BODY_BYTES = 64 * 1024 * 1024
@@ -88,10 +101,12 @@ class _OtlpRequestHandler(BaseHTTPRequestHandler):
             return
         except Exception:
             logger.exception("failed to handle OTLP/HTTP export")
-            self._send_text(500, "otlp_receiver failed to store the spans; see its log")
+            self._send_text(
+                500, "otlp_receiver failed to store the export; see its log"
+            )
             return
-        body = ExportTraceServiceResponse().SerializeToString()
-        self._send(200, PROTOBUF_CONTENT_TYPE, body)
+        _, response_type = EXPORTS[self._path()]
+        self._send(200, PROTOBUF_CONTENT_TYPE, response_type().SerializeToString())
 
     def do_GET(self) -> None:
         self._reject_method()
@@ -102,23 +117,24 @@ class _OtlpRequestHandler(BaseHTTPRequestHandler):
         logger.debug("%s - " + format, self.address_string(), *args)
 
     def _reject_method(self) -> None:
-        if self._path() != TRACES_PATH:
+        if self._path() not in EXPORTS:
             self._send_text(404, _not_found_message(self._path()))
             return
-        self._send_text(405, f"use POST for {TRACES_PATH}", allow="POST")
+        self._send_text(405, f"use POST for {self._path()}", allow="POST")
 
-    def _read_export_request(self) -> ExportTraceServiceRequest:
-        if self._path() != TRACES_PATH:
+    def _read_export_request(self) -> ExportRequest:
+        if self._path() not in EXPORTS:
             raise HttpError(404, _not_found_message(self._path()))
+        request_type, _ = EXPORTS[self._path()]
         _check_content_type(self.headers.get("Content-Type", ""))
         encoding = self.headers.get("Content-Encoding", "").strip().lower()
         _check_content_encoding(encoding)
         body = _decompress(self._read_body(), encoding)
         try:
-            return ExportTraceServiceRequest.FromString(body)
+            return request_type.FromString(body)
         except DecodeError as error:
             raise HttpError(
-                400, f"body is not a valid ExportTraceServiceRequest: {error}"
+                400, f"body is not a valid {request_type.__name__}: {error}"
             ) from error
 
     def _read_body(self) -> bytes:
@@ -196,8 +212,9 @@ class _OtlpRequestHandler(BaseHTTPRequestHandler):
 
 def _not_found_message(path: str) -> str:
     return (
-        f"no such endpoint {path!r}: otlp_receiver only receives traces at "
-        f"POST {TRACES_PATH} (metrics and logs are not supported)"
+        f"no such endpoint {path!r}: otlp_receiver receives traces at "
+        f"POST {TRACES_PATH} and metrics at POST {METRICS_PATH} (logs are not "
+        "supported)"
     )
 
 

@@ -1,8 +1,9 @@
-"""Plain data the receiver hands out: one received span, one export request.
+"""Plain data the receiver hands out: one received span, one metric data point,
+one export request.
 
 These types carry no protobuf and no behaviour beyond small conveniences, so the
-store, the JSON lines writer and the waterfall renderer can share them without
-depending on the wire format.
+store, the JSON lines writer and the renderers can share them without depending
+on the wire format.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 Transport = Literal["grpc", "http"]
+Signal = Literal["traces", "metrics"]
 
 SPAN_KINDS = ("UNSPECIFIED", "INTERNAL", "SERVER", "CLIENT", "PRODUCER", "CONSUMER")
 STATUS_CODES = ("UNSET", "OK", "ERROR")
@@ -45,6 +47,51 @@ class ReceivedSpan:
 
 
 @dataclass(frozen=True)
+class Exemplar:
+    """One measurement kept with the span it was recorded in; the ids are hex,
+    empty when it was recorded outside a sampled span."""
+
+    trace_id: str
+    span_id: str
+    value: float
+    time_ns: int
+
+
+@dataclass(frozen=True)
+class MetricPoint:
+    """One data point as it arrived, with its metric and the process that sent it.
+
+    ``kind`` is the OTLP data field: ``histogram`` (also ``exponential_histogram``
+    and ``summary``) fills ``count`` and ``sum``, ``sum`` and ``gauge`` fill
+    ``value``. Exporters send cumulative totals by default, so the newest point
+    of a series holds everything so far (:func:`latest_points`).
+    """
+
+    name: str
+    unit: str
+    kind: str
+    attributes: dict[str, Any]
+    time_ns: int
+    service_name: str = ""
+    service_instance_id: str = ""
+    value: float = 0.0
+    count: int = 0
+    sum: float = 0.0
+    bucket_counts: tuple[int, ...] = ()
+    explicit_bounds: tuple[float, ...] = ()
+    exemplars: tuple[Exemplar, ...] = ()
+    transport: Transport = "grpc"
+
+    @property
+    def exemplar_trace_id(self) -> str | None:
+        """The trace of the newest exemplar recorded in a span, if there is one."""
+        in_spans = [exemplar for exemplar in self.exemplars if exemplar.trace_id]
+        if not in_spans:
+            return None
+        return max(in_spans, key=lambda exemplar: exemplar.time_ns).trace_id
+
+
+@dataclass(frozen=True)
 class ExportRecord:
     """One export call as received: how it came in and what it carried."""
 
@@ -52,6 +99,8 @@ class ExportRecord:
     headers: dict[str, str]
     span_count: int
     service_names: tuple[str, ...] = ()
+    signal: Signal = "traces"
+    point_count: int = 0
 
 
 def group_by_trace(spans: Iterable[ReceivedSpan]) -> dict[str, list[ReceivedSpan]]:
@@ -60,3 +109,15 @@ def group_by_trace(spans: Iterable[ReceivedSpan]) -> dict[str, list[ReceivedSpan
     for span in spans:
         traces.setdefault(span.trace_id, []).append(span)
     return traces
+
+
+def latest_points(points: Iterable[MetricPoint]) -> list[MetricPoint]:
+    """The newest point of each series (one metric, process and set of
+    attributes), series in order of their first arrival."""
+    latest: dict[tuple[str, ...], MetricPoint] = {}
+    for point in points:
+        attributes = repr(sorted(point.attributes.items()))
+        series = (point.name, point.service_name, point.service_instance_id, attributes)
+        if series not in latest or point.time_ns >= latest[series].time_ns:
+            latest[series] = point
+    return list(latest.values())

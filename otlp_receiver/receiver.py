@@ -1,7 +1,7 @@
 """``OtlpReceiver``: the object tests and the CLI use.
 
-It wires the two transports to one :class:`SpanStore`, owns their start/stop
-lifecycle, and offers the query, wait, render and dump helpers on top.
+It wires the two transports to one :class:`TelemetryStore`, owns their
+start/stop lifecycle, and offers the query, wait, render and dump helpers on top.
 """
 
 from __future__ import annotations
@@ -12,16 +12,27 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import TracebackType
 
-from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
-    ExportTraceServiceRequest,
+from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
+    ExportMetricsServiceRequest,
 )
 
-from otlp_receiver.decoding import decode_request
+from otlp_receiver.decoding import (
+    ExportRequest,
+    decode_metrics_request,
+    decode_request,
+)
 from otlp_receiver.grpc_transport import GrpcTransport, host_port
 from otlp_receiver.http_transport import HttpTransport
 from otlp_receiver.jsonl import write_jsonl
-from otlp_receiver.model import ExportRecord, ReceivedSpan, Transport, group_by_trace
-from otlp_receiver.store import SpanStore
+from otlp_receiver.model import (
+    ExportRecord,
+    MetricPoint,
+    ReceivedSpan,
+    Signal,
+    Transport,
+    group_by_trace,
+)
+from otlp_receiver.store import TelemetryStore
 from otlp_receiver.waterfall import DEFAULT_BAR_WIDTH, render_waterfall
 
 DEFAULT_HOST = "127.0.0.1"
@@ -30,18 +41,21 @@ _LISTED_SPANS_IN_ERRORS = 10
 # Addresses one can listen on but should not connect to.
 _CONNECTABLE_HOST = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}
 
-ExportListener = Callable[[ExportRecord, list[ReceivedSpan]], None]
+ExportListener = Callable[[ExportRecord, list[ReceivedSpan], list[MetricPoint]], None]
 TracePredicate = Callable[[list[ReceivedSpan]], bool]
+PointsPredicate = Callable[[list[MetricPoint]], bool]
 
 logger = logging.getLogger(__name__)
 
 
 class OtlpReceiver:
-    """Receives OTLP traces over gRPC and HTTP/protobuf and keeps them in memory.
+    """Receives OTLP traces and metrics over gRPC and HTTP/protobuf and keeps
+    them in memory.
 
     ``grpc_port``/``http_port``: 0 picks a free port, None disables that
     transport. ``on_export`` is called after each export request is stored,
-    from the transport's thread, with the request record and its spans.
+    from the transport's thread, with the request record, its spans and its
+    metric points.
     """
 
     def __init__(
@@ -55,7 +69,7 @@ class OtlpReceiver:
         self._grpc_port_requested = grpc_port
         self._http_port_requested = http_port
         self._on_export = on_export
-        self._store = SpanStore()
+        self._store = TelemetryStore()
         self._lifecycle = threading.Lock()
         self._grpc: GrpcTransport | None = None
         self._http: HttpTransport | None = None
@@ -147,6 +161,10 @@ class OtlpReceiver:
         """Spans grouped by trace id, traces in order of their first arrival."""
         return self._store.traces()
 
+    def metric_points(self) -> list[MetricPoint]:
+        """All received metric data points in arrival order."""
+        return self._store.points()
+
     def requests(self) -> list[ExportRecord]:
         """One record per export request, in arrival order."""
         return self._store.requests()
@@ -212,6 +230,30 @@ class OtlpReceiver:
             )
         return trace_spans
 
+    def wait_for_metrics(
+        self, predicate: PointsPredicate, timeout: float = DEFAULT_TIMEOUT
+    ) -> list[MetricPoint]:
+        """Block until ``predicate(points)`` holds for the points received so
+        far; return them.
+
+        Raises TimeoutError, naming the metrics that did arrive, after
+        ``timeout`` seconds.
+        """
+        # A tuple, so that an empty list the predicate accepts still counts.
+        found = self._store.wait_until_points(
+            lambda points: (points,) if predicate(points) else None, timeout
+        )
+        if found is None:
+            arrived = dict.fromkeys(
+                f"{point.service_name or 'no service'} {point.name}"
+                for point in self.metric_points()
+            )
+            raise TimeoutError(
+                f"the metrics waited for did not arrive within {timeout}s; "
+                f"arrived: {', '.join(arrived) or 'none'}"
+            )
+        return found[0]
+
     # output
 
     def render(
@@ -248,29 +290,34 @@ class OtlpReceiver:
 
     def _export_handler(
         self, transport: Transport
-    ) -> Callable[[ExportTraceServiceRequest, dict[str, str]], None]:
-        def handle(request: ExportTraceServiceRequest, headers: dict[str, str]) -> None:
+    ) -> Callable[[ExportRequest, dict[str, str]], None]:
+        def handle(request: ExportRequest, headers: dict[str, str]) -> None:
             self._ingest(request, headers, transport)
 
         return handle
 
     def _ingest(
-        self,
-        request: ExportTraceServiceRequest,
-        headers: dict[str, str],
-        transport: Transport,
+        self, request: ExportRequest, headers: dict[str, str], transport: Transport
     ) -> None:
-        spans = decode_request(request, transport)
-        services = tuple(dict.fromkeys(span.service_name for span in spans))
-        record = ExportRecord(transport, headers, len(spans), services)
-        self._store.add(record, spans)
+        signal: Signal = "traces"
+        spans: list[ReceivedSpan] = []
+        points: list[MetricPoint] = []
+        if isinstance(request, ExportMetricsServiceRequest):
+            signal, points = "metrics", decode_metrics_request(request, transport)
+        else:
+            spans = decode_request(request, transport)
+        services = tuple(dict.fromkeys(item.service_name for item in [*spans, *points]))
+        record = ExportRecord(
+            transport, headers, len(spans), services, signal, len(points)
+        )
+        self._store.add(record, spans, points)
         if self._on_export is None:
             return
         try:
-            self._on_export(record, spans)
+            self._on_export(record, spans, points)
         except Exception:
-            # The spans are stored; failing the export would make the sender
-            # retry and deliver them twice.
+            # The data is stored; failing the export would make the sender
+            # retry and deliver it twice.
             logger.exception("on_export listener failed")
 
     def _endpoint(self, transport_name: str, port: int | None) -> str:

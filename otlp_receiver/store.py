@@ -1,4 +1,4 @@
-"""Thread-safe in-memory store of received spans and export requests.
+"""Thread-safe in-memory store of received spans, metric points and export requests.
 
 Transports write from their own threads while tests read and wait from another,
 so every access goes through one ``threading.Condition``; waiting is
@@ -12,32 +12,45 @@ import time
 from collections.abc import Callable, Sequence
 from typing import TypeVar
 
-from otlp_receiver.model import ExportRecord, ReceivedSpan, group_by_trace
+from otlp_receiver.model import ExportRecord, MetricPoint, ReceivedSpan, group_by_trace
 
 T = TypeVar("T")
+Item = TypeVar("Item")
 
-SpansCheck = Callable[[list[ReceivedSpan]], T | None]
+Check = Callable[[list[Item]], T | None]
 
 
-class SpanStore:
-    """Spans in arrival order plus one :class:`ExportRecord` per export call."""
+class TelemetryStore:
+    """Spans and metric points in arrival order, plus one :class:`ExportRecord`
+    per export call."""
 
     def __init__(self) -> None:
         self._changed = threading.Condition()
         self._spans: list[ReceivedSpan] = []
+        self._points: list[MetricPoint] = []
         self._requests: list[ExportRecord] = []
 
-    def add(self, record: ExportRecord, spans: Sequence[ReceivedSpan]) -> None:
-        # Record and spans land together so a reader that saw the spans also
-        # sees the request that carried them.
+    def add(
+        self,
+        record: ExportRecord,
+        spans: Sequence[ReceivedSpan] = (),
+        points: Sequence[MetricPoint] = (),
+    ) -> None:
+        # Record and data land together so a reader that saw the data also
+        # sees the request that carried it.
         with self._changed:
             self._requests.append(record)
             self._spans.extend(spans)
+            self._points.extend(points)
             self._changed.notify_all()
 
     def spans(self) -> list[ReceivedSpan]:
         with self._changed:
             return list(self._spans)
+
+    def points(self) -> list[MetricPoint]:
+        with self._changed:
+            return list(self._points)
 
     def requests(self) -> list[ExportRecord]:
         with self._changed:
@@ -50,19 +63,31 @@ class SpanStore:
     def clear(self) -> None:
         with self._changed:
             self._spans.clear()
+            self._points.clear()
             self._requests.clear()
             self._changed.notify_all()
 
-    def wait_until(self, check: SpansCheck[T], timeout: float) -> T | None:
+    def wait_until(self, check: Check[ReceivedSpan, T], timeout: float) -> T | None:
         """Return the first truthy ``check(spans)`` result, or None on timeout.
 
         ``check`` is re-evaluated on every change and receives a copy of the
         spans, so it may keep or modify what it is given.
         """
+        return self._wait(self._spans, check, timeout)
+
+    def wait_until_points(
+        self, check: Check[MetricPoint, T], timeout: float
+    ) -> T | None:
+        """:meth:`wait_until` for the metric points."""
+        return self._wait(self._points, check, timeout)
+
+    def _wait(
+        self, items: list[Item], check: Check[Item, T], timeout: float
+    ) -> T | None:
         deadline = time.monotonic() + timeout
         with self._changed:
             while True:
-                result = check(list(self._spans))
+                result = check(list(items))
                 if result:
                     return result
                 remaining = deadline - time.monotonic()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import gzip
 import http.client
+import logging
 import os
 import queue
 import re
@@ -24,11 +25,17 @@ from pathlib import Path
 from typing import IO, Literal
 
 import pytest
-from opentelemetry import trace
+from opentelemetry import metrics, trace
+from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import (
+    OTLPMetricExporter as GrpcMetricExporter,
+)
 from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import (
     OTLPSpanExporter as GrpcSpanExporter,
 )
 from opentelemetry.exporter.otlp.proto.http import Compression
+from opentelemetry.exporter.otlp.proto.http.metric_exporter import (
+    OTLPMetricExporter as HttpMetricExporter,
+)
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import (
     OTLPSpanExporter as HttpSpanExporter,
 )
@@ -41,14 +48,23 @@ from opentelemetry.proto.common.v1.common_pb2 import (
     KeyValue,
     KeyValueList,
 )
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import (
+    MetricExporter,
+    PeriodicExportingMetricReader,
+)
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from otlp_receiver import (
+    Exemplar,
+    MetricPoint,
     OtlpReceiver,
     ReceivedSpan,
+    latest_points,
+    metric_lines,
     read_jsonl,
     render_waterfall,
 )
@@ -95,6 +111,72 @@ def make_exporter(
         timeout=EXPORT_TIMEOUT_SECONDS,
         **options,
     )
+
+
+def make_metric_exporter(
+    receiver: OtlpReceiver, transport: TransportName
+) -> MetricExporter:
+    if transport == "grpc":
+        return GrpcMetricExporter(
+            endpoint=receiver.grpc_endpoint,
+            insecure=True,
+            timeout=EXPORT_TIMEOUT_SECONDS,
+        )
+    return HttpMetricExporter(
+        endpoint=receiver.http_endpoint + "/v1/metrics",
+        timeout=EXPORT_TIMEOUT_SECONDS,
+    )
+
+
+def flushed_meter_provider(
+    exporter: MetricExporter, service_name: str
+) -> MeterProvider:
+    """A meter provider whose reader exports only when flushed or shut down: its
+    schedule is longer than any test."""
+    reader = PeriodicExportingMetricReader(exporter, export_interval_millis=600_000)
+    resource = Resource.create(
+        {"service.name": service_name, "service.instance.id": "instance-1"}
+    )
+    return MeterProvider(metric_readers=[reader], resource=resource)
+
+
+@pytest.fixture
+def meter_provider() -> Iterator[Callable[[MetricExporter, str], MeterProvider]]:
+    """Flushed meter providers, shut down (a last export) at teardown."""
+    providers: list[MeterProvider] = []
+
+    def make(exporter: MetricExporter, service_name: str) -> MeterProvider:
+        providers.append(flushed_meter_provider(exporter, service_name))
+        return providers[-1]
+
+    yield make
+    for provider in providers:
+        provider.shutdown()
+
+
+MakeMeterProvider = Callable[[MetricExporter, str], MeterProvider]
+# Seconds, within one of the histogram's buckets each.
+DURATIONS = (0.25, 0.75)
+CART_ROUTE = {"http.request.method": "GET", "http.route": "/cart"}
+
+
+def record_request_durations(meter: metrics.Meter, tracer: trace.Tracer) -> trace.Span:
+    """Two durations of one route recorded inside one SERVER span, as FastAPI
+    records them, plus an up-down counter and a gauge; returns the span."""
+    duration = meter.create_histogram(
+        "http.server.request.duration",
+        unit="s",
+        explicit_bucket_boundaries_advisory=(0.1, 0.5, 1.0),
+    )
+    active = meter.create_up_down_counter("http.server.active_requests", "{request}")
+    depth = meter.create_gauge("queue.depth", unit="{item}")
+    with tracer.start_as_current_span("GET /cart", kind=SpanKind.SERVER) as span:
+        for seconds in DURATIONS:
+            active.add(1, CART_ROUTE)
+            duration.record(seconds, {**CART_ROUTE, "http.response.status_code": 200})
+            active.add(-1, CART_ROUTE)
+        depth.set(7)
+    return span
 
 
 MakeTracer = Callable[[SpanExporter, str], trace.Tracer]
@@ -365,11 +447,11 @@ def test_gzip_compressed_http_export_is_decoded(
     ("path", "body", "headers", "status", "message"),
     [
         pytest.param(
-            "/v1/metrics",
+            "/v1/logs",
             b"",
             {"Content-Type": "application/x-protobuf"},
             404,
-            "/v1/traces",
+            "traces at POST /v1/traces and metrics at POST /v1/metrics",
             id="unknown-path-404",
         ),
         pytest.param(
@@ -807,6 +889,39 @@ def test_cli_prints_a_trace_once_when_its_halves_arrive_apart_and_updates_a_late
     assert stdout.count(ORPHAN_MARK) == 1, stdout
 
 
+def test_cli_prints_a_line_per_metric_point_and_logs_each_metrics_export() -> None:
+    with running_cli("--print-metrics") as cli:
+        listening = cli.stdout.wait_for(LISTENING_LINE.pattern, CLI_STARTUP_SECONDS)
+        port = parse_listening_line(listening)["http"]
+        exporter = HttpMetricExporter(
+            endpoint=f"http://127.0.0.1:{port}/v1/metrics",
+            timeout=EXPORT_TIMEOUT_SECONDS,
+        )
+        provider = flushed_meter_provider(exporter, "cli-test")
+        try:
+            span = record_request_durations(
+                provider.get_meter("cli"), TracerProvider().get_tracer("cli")
+            )
+        finally:
+            # The last export must reach the receiver before it stops.
+            provider.shutdown()
+        trace_id, _ = hex_ids(span)
+
+        cli.stderr.wait_for(
+            r"http metrics export: 3 point\(s\), services: cli-test$", WAIT_SECONDS
+        )
+        assert cli.signal_and_wait(signal.SIGTERM) == 0
+    printed = "\n".join(cli.stdout.rest())
+
+    for line in [
+        r"http\.server\.request\.duration +GET /cart 200 +count 2 +mean 500\.000 ms",
+        r"http\.server\.active_requests +GET /cart +value 0",
+        r"queue\.depth +value 7",
+    ]:
+        pattern = rf"^cli-test +{line} +exemplar → trace {trace_id}$"
+        assert re.search(pattern, printed, re.MULTILINE), printed
+
+
 def test_cli_exits_zero_on_sigint() -> None:
     with running_cli() as cli:
         cli.stdout.wait_for(LISTENING_LINE.pattern, CLI_STARTUP_SECONDS)
@@ -851,3 +966,146 @@ def test_span_events_arrive_with_their_attributes():
     assert event["name"] == "exception"
     assert event["attributes"]["exception.type"] == "ValueError"
     assert event["attributes"]["exception.message"] == "boom"
+
+
+# metrics
+
+
+@pytest.mark.parametrize("transport", ["grpc", "http"])
+def test_sdk_metrics_arrive_with_names_units_attributes_counts_and_span_exemplars(
+    receiver: OtlpReceiver, meter_provider: MakeMeterProvider, transport: TransportName
+) -> None:
+    provider = meter_provider(make_metric_exporter(receiver, transport), "checkout")
+    span = record_request_durations(
+        provider.get_meter("tests.otlp_receiver"), TracerProvider().get_tracer("t")
+    )
+    provider.force_flush()
+
+    points = receiver.wait_for_metrics(lambda points: len(points) >= 3, WAIT_SECONDS)
+    by_name = {point.name: point for point in points}
+    duration = by_name["http.server.request.duration"]
+    trace_id, span_id = hex_ids(span)
+    assert (duration.kind, duration.unit) == ("histogram", "s")
+    assert duration.attributes == {**CART_ROUTE, "http.response.status_code": 200}
+    assert (duration.count, duration.sum) == (2, sum(DURATIONS))
+    assert duration.explicit_bounds == (0.1, 0.5, 1.0)
+    assert duration.bucket_counts == (0, 1, 1, 0)
+    assert {(e.trace_id, e.span_id, e.value) for e in duration.exemplars} == {
+        (trace_id, span_id, seconds) for seconds in DURATIONS
+    }
+    assert duration.exemplar_trace_id == trace_id
+    active = by_name["http.server.active_requests"]
+    assert (active.kind, active.unit, active.value) == ("sum", "{request}", 0)
+    assert active.attributes == CART_ROUTE
+    gauge = by_name["queue.depth"]
+    assert (gauge.kind, gauge.value) == ("gauge", 7)
+    assert {(p.service_name, p.service_instance_id) for p in points} == {
+        ("checkout", "instance-1")
+    }
+    assert {point.transport for point in points} == {transport}
+    (request,) = receiver.requests()
+    assert (request.signal, request.point_count, request.span_count) == (
+        "metrics",
+        len(points),
+        0,
+    )
+    assert receiver.spans() == []
+
+
+@pytest.mark.parametrize("transport", ["grpc", "http"])
+def test_the_sdk_metric_exporter_logs_no_error_against_the_receiver(
+    receiver: OtlpReceiver,
+    meter_provider: MakeMeterProvider,
+    transport: TransportName,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    provider = meter_provider(make_metric_exporter(receiver, transport), "checkout")
+    provider.get_meter("tests.otlp_receiver").create_counter("orders").add(1)
+
+    with caplog.at_level(logging.WARNING, logger="opentelemetry"):
+        provider.force_flush()
+
+    assert [point.name for point in receiver.metric_points()] == ["orders"]
+    assert [record.getMessage() for record in caplog.records] == []
+
+
+def test_the_newest_cumulative_point_of_each_series_holds_the_total(
+    receiver: OtlpReceiver, meter_provider: MakeMeterProvider
+) -> None:
+    provider = meter_provider(make_metric_exporter(receiver, "grpc"), "checkout")
+    orders = provider.get_meter("tests.otlp_receiver").create_counter("orders")
+    orders.add(1, {"shop": "north"})
+    provider.force_flush()
+    orders.add(2, {"shop": "north"})
+    orders.add(5, {"shop": "south"})
+    provider.force_flush()
+
+    points = receiver.wait_for_metrics(lambda points: len(points) >= 3, WAIT_SECONDS)
+
+    assert [(p.attributes["shop"], p.value) for p in points] == [
+        ("north", 1),
+        ("north", 3),
+        ("south", 5),
+    ]
+    assert [(p.attributes["shop"], p.value) for p in latest_points(points)] == [
+        ("north", 3),
+        ("south", 5),
+    ]
+
+
+def test_wait_for_metrics_times_out_naming_the_metrics_that_arrived(
+    receiver: OtlpReceiver, meter_provider: MakeMeterProvider
+) -> None:
+    provider = meter_provider(make_metric_exporter(receiver, "http"), "checkout")
+    provider.get_meter("tests.otlp_receiver").create_counter("orders").add(1)
+    provider.force_flush()
+
+    started = time.monotonic()
+    with pytest.raises(TimeoutError, match="within 0.3s; arrived: checkout orders$"):
+        receiver.wait_for_metrics(
+            lambda points: any(p.name == "refunds" for p in points), timeout=0.3
+        )
+    assert time.monotonic() - started < 2
+
+
+def metric_point(name: str, kind: str, unit: str, **fields: object) -> MetricPoint:
+    return MetricPoint(
+        name=name,
+        unit=unit,
+        kind=kind,
+        attributes={},
+        time_ns=1,
+        service_name="checkout",
+        **fields,  # type: ignore[arg-type]
+    )
+
+
+def test_metric_lines_show_count_and_mean_or_value_and_the_newest_exemplar() -> None:
+    older = Exemplar(trace_id="a" * 32, span_id="1" * 16, value=0.2, time_ns=10)
+    newer = Exemplar(trace_id="b" * 32, span_id="2" * 16, value=0.4, time_ns=20)
+    outside_a_span = Exemplar(trace_id="", span_id="", value=0.1, time_ns=30)
+    route = {"http.request.method": "GET", "http.route": "/cart", "url.scheme": "x"}
+    points = [
+        replace(
+            metric_point("http.server.request.duration", "histogram", "s"),
+            attributes={**route, "http.response.status_code": 200},
+            count=4,
+            sum=0.5,
+            exemplars=(newer, outside_a_span, older),
+        ),
+        replace(
+            metric_point("http.server.active_requests", "sum", "{request}", value=2),
+            attributes=route,
+        ),
+        metric_point("payload", "gauge", "By", value=1.5),
+    ]
+
+    lines = metric_lines(points)
+
+    assert [" ".join(line.split()) for line in lines] == [
+        "checkout http.server.request.duration GET /cart 200 count 4 mean 125.000 ms"
+        f" exemplar → trace {'b' * 32}",
+        "checkout http.server.active_requests GET /cart value 2",
+        "checkout payload value 1.5 By",
+    ]
+    assert lines[0].index("count") == lines[1].index("value") == lines[2].index("value")
