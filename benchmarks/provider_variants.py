@@ -51,7 +51,7 @@ def create_native_app() -> FastAPI:
     # the rest (timeout, headers, OTEL_BSP_*) from the same variables.
     return _service_app(
         lambda telemetry, settings: OTLPSpanProcessor(
-            endpoint=settings.traces_endpoint,
+            endpoint=settings.endpoint("traces"),
             max_export_batch_size=settings.export_batch_size,
         )
     )

@@ -1,9 +1,12 @@
-"""Fixtures: a clean environment, the app traced into memory, loopback servers.
+"""Fixtures: a clean environment, the app traced and measured into memory,
+loopback servers.
 
-One provider for the session, the service's own (resource, sampler, redaction)
-with an in-memory exporter, set as the global provider: code written the usual
-way, `trace.get_tracer(__name__)` in a module of yours, traces into it as the
-app does. `span_exporter` clears it before each test, so tests stay independent.
+One tracer provider for the session, the service's own (resource, sampler,
+redaction) with an in-memory exporter, and one meter provider with an in-memory
+reader, both set as the global providers: code written the usual way,
+`trace.get_tracer(__name__)` or `metrics.get_meter(__name__)` in a module of
+yours, lands there as the app's does. `span_exporter` and `metric_reader` start
+each test empty, so tests stay independent.
 """
 
 import dataclasses
@@ -14,7 +17,12 @@ from http.server import BaseHTTPRequestHandler
 
 import pytest
 from fastapi.testclient import TestClient
-from opentelemetry import trace
+from opentelemetry import metrics, trace
+from opentelemetry.sdk.metrics import Counter, Histogram, UpDownCounter
+from opentelemetry.sdk.metrics.export import (
+    AggregationTemporality,
+    InMemoryMetricReader,
+)
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import (
@@ -23,11 +31,20 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import (
 
 from {{ cookiecutter.project_slug }}.app import create_app
 from {{ cookiecutter.project_slug }}.settings import Settings
-from {{ cookiecutter.project_slug }}.telemetry import build_tracer_provider
+from {{ cookiecutter.project_slug }}.telemetry import (
+    build_meter_provider,
+    build_tracer_provider,
+)
 
 from loopback_collector import LoopbackCollector, closed_port_url, http_server
 
 SPANS = InMemorySpanExporter()
+# Delta: each read holds only what was recorded since the one before.
+METRICS = InMemoryMetricReader(
+    preferred_temporality=dict.fromkeys(
+        (Counter, UpDownCounter, Histogram), AggregationTemporality.DELTA
+    )
+)
 
 
 def clear_service_variables(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -38,16 +55,22 @@ def clear_service_variables(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture(scope="session", autouse=True)
 def global_tracer_provider() -> TracerProvider:
-    """The service's provider with the defaults, exporting into SPANS, set once."""
+    """The service's providers with the defaults, exporting into SPANS and read
+    by METRICS, set once."""
     with pytest.MonkeyPatch.context() as environment:
         clear_service_variables(environment)
         environment.setenv("OTEL_TRACES_EXPORTER", "none")
+        environment.setenv("OTEL_METRICS_EXPORTER", "none")
         provider = build_tracer_provider(Settings())
+        meter_provider = build_meter_provider(Settings())
     provider.add_span_processor(SimpleSpanProcessor(SPANS))
-    # Each app shuts its provider down as it stops, as the service must; this
-    # one outlives them all.
+    meter_provider.add_metric_reader(METRICS)
+    # Each app shuts its providers down as it stops, as the service must; these
+    # outlive them all.
     provider.shutdown = provider.force_flush
+    meter_provider.shutdown = meter_provider.force_flush
     trace.set_tracer_provider(provider)
+    metrics.set_meter_provider(meter_provider)
     return provider
 
 
@@ -72,6 +95,13 @@ def span_exporter() -> InMemorySpanExporter:
 
 
 @pytest.fixture
+def metric_reader() -> InMemoryMetricReader:
+    """Reads what this test recorded on the global meter provider."""
+    METRICS.get_metrics_data()  # earlier tests' points, read and dropped
+    return METRICS
+
+
+@pytest.fixture
 def tracer_provider(
     global_tracer_provider: TracerProvider, span_exporter: InMemorySpanExporter
 ) -> TracerProvider:
@@ -88,7 +118,7 @@ def client(settings: Settings, tracer_provider: TracerProvider) -> Iterator[Test
 @pytest.fixture
 def collector(monkeypatch: pytest.MonkeyPatch) -> Iterator[LoopbackCollector]:
     """A collector for the generated protocol, with the service pointed at it."""
-    with LoopbackCollector(Settings().traces_protocol) as running:
+    with LoopbackCollector(Settings().protocol("traces")) as running:
         monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", running.endpoint)
         yield running
 

@@ -1,6 +1,7 @@
 """Real sockets on 127.0.0.1 for the tests: an OTLP collector, an HTTP server, a
 closed port. The collector speaks either protocol (OTLP/gRPC through
-opentelemetry-proto's service, OTLP/HTTP protobuf) and keeps what arrives."""
+opentelemetry-proto's services, OTLP/HTTP protobuf) and keeps the spans and
+metrics that arrive."""
 
 import gzip
 import socket
@@ -13,6 +14,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
+from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
+    ExportMetricsServiceRequest,
+    ExportMetricsServiceResponse,
+)
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceRequest,
     ExportTraceServiceResponse,
@@ -74,10 +79,15 @@ class Export:
     request: ExportTraceServiceRequest
 
 
+def resource_attributes(resource: Any) -> dict[str, str]:
+    return {a.key: a.value.string_value for a in resource.attributes}
+
+
 class LoopbackCollector:
     def __init__(self, protocol: str) -> None:
         self.protocol = protocol
         self.exports: list[Export] = []
+        self.metric_exports: list[ExportMetricsServiceRequest] = []
         self._arrived = threading.Condition()
         self._servers = ExitStack()
         self.endpoint = ""
@@ -93,8 +103,7 @@ class LoopbackCollector:
         with self._arrived:
             for export in self.exports:
                 for resource_spans in export.request.resource_spans:
-                    resource = resource_spans.resource.attributes
-                    attributes = {a.key: a.value.string_value for a in resource}
+                    attributes = resource_attributes(resource_spans.resource)
                     for scope_spans in resource_spans.scope_spans:
                         pairs += [(attributes, span) for span in scope_spans.spans]
         return pairs
@@ -104,6 +113,22 @@ class LoopbackCollector:
             if not self._arrived.wait_for(lambda: len(self.spans()) >= count, timeout):
                 raise TimeoutError(f"{len(self.spans())} of {count} spans arrived")
             return self.spans()
+
+    def record_metrics(self, request: ExportMetricsServiceRequest) -> None:
+        with self._arrived:
+            self.metric_exports.append(request)
+            self._arrived.notify_all()
+
+    def metrics(self) -> list[tuple[dict[str, Any], Any]]:
+        """(resource attributes, metric) for every metric that arrived."""
+        with self._arrived:
+            return [
+                (resource_attributes(resource_metrics.resource), metric)
+                for request in self.metric_exports
+                for resource_metrics in request.resource_metrics
+                for scope_metrics in resource_metrics.scope_metrics
+                for metric in scope_metrics.metrics
+            ]
 
     def __enter__(self) -> "LoopbackCollector":
         start = self._start_grpc if self.protocol == "grpc" else self._start_http
@@ -115,6 +140,7 @@ class LoopbackCollector:
 
     def _start_grpc(self) -> str:
         import grpc
+        from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2_grpc
         from opentelemetry.proto.collector.trace.v1 import trace_service_pb2_grpc
 
         collector = self
@@ -125,9 +151,17 @@ class LoopbackCollector:
                 collector.record(Export("", headers, request))
                 return ExportTraceServiceResponse()
 
+        class MetricsService(metrics_service_pb2_grpc.MetricsServiceServicer):
+            def Export(self, request, context):  # noqa: N802 -- the gRPC method name
+                collector.record_metrics(request)
+                return ExportMetricsServiceResponse()
+
         server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
         trace_service_pb2_grpc.add_TraceServiceServicer_to_server(
             TraceService(), server
+        )
+        metrics_service_pb2_grpc.add_MetricsServiceServicer_to_server(
+            MetricsService(), server
         )
         port = server.add_insecure_port("127.0.0.1:0")
         server.start()
@@ -143,9 +177,14 @@ class LoopbackCollector:
                 if self.headers.get("Content-Encoding") == "gzip":
                     body = gzip.decompress(body)
                 headers = {k.lower(): v for k, v in self.headers.items()}
-                request = ExportTraceServiceRequest.FromString(body)
-                collector.record(Export(self.path, headers, request))
-                answer = ExportTraceServiceResponse().SerializeToString()
+                if self.path.endswith("/v1/metrics"):
+                    metrics = ExportMetricsServiceRequest.FromString(body)
+                    collector.record_metrics(metrics)
+                    answer = ExportMetricsServiceResponse().SerializeToString()
+                else:
+                    request = ExportTraceServiceRequest.FromString(body)
+                    collector.record(Export(self.path, headers, request))
+                    answer = ExportTraceServiceResponse().SerializeToString()
                 self.send_response(200)
                 self.send_header("Content-Type", "application/x-protobuf")
                 self.send_header("Content-Length", str(len(answer)))

@@ -1,7 +1,9 @@
-"""Small look-ups over finished spans, shared by the tests."""
+"""Small look-ups over finished spans and recorded metrics, shared by the tests."""
 
 from collections.abc import Sequence
+from typing import Any
 
+from opentelemetry.sdk.metrics.export import MetricReader
 from opentelemetry.sdk.trace import ReadableSpan
 
 
@@ -22,3 +24,15 @@ def span_id_hex(span: ReadableSpan) -> str:
 
 def parent_id_hex(span: ReadableSpan) -> str | None:
     return None if span.parent is None else format(span.parent.span_id, "016x")
+
+
+def read_metrics(reader: MetricReader) -> dict[str, tuple[Any, list[Any]]]:
+    """Each metric the reader collects now: its name, and it with its points."""
+    data = reader.get_metrics_data()
+    found: dict[str, tuple[Any, list[Any]]] = {}
+    for resource_metrics in data.resource_metrics if data else []:
+        for scope_metrics in resource_metrics.scope_metrics:
+            for metric in scope_metrics.metrics:
+                points = found.setdefault(metric.name, (metric, []))[1]
+                points += metric.data.data_points
+    return found

@@ -22,7 +22,13 @@ from {{ cookiecutter.project_slug }}.routes import EXAMPLE_PATH, OPERATION
 from {{ cookiecutter.project_slug }}.settings import DOWNSTREAM_SERVICE, Settings
 
 from loopback_collector import closed_port_url
-from span_queries import only_span, parent_id_hex, span_id_hex, trace_id_hex
+from span_queries import (
+    only_span,
+    parent_id_hex,
+    read_metrics,
+    span_id_hex,
+    trace_id_hex,
+)
 
 
 def client_span(spans):
@@ -52,6 +58,24 @@ def test_example_returns_the_downstream_answer_through_a_traced_client_span(
     assert outgoing.attributes["http.request.method"] == "GET"
     assert outgoing.attributes["url.full"] == f"{downstream.url}/{DOWNSTREAM_SERVICE}"
     assert outgoing.attributes["http.response.status_code"] == 200
+
+
+def test_each_call_is_timed_inside_its_client_span_which_the_exemplar_names(
+    downstream, monkeypatch, tracer_provider, span_exporter, metric_reader
+):
+    # Credentials in the URL, which no metric attribute may carry.
+    monkeypatch.setenv("SERVICE_DOWNSTREAM_URL", downstream.url.replace("//", "//u:S3CRET@"))
+    with TestClient(create_app(Settings(), tracer_provider)) as client:
+        client.get(EXAMPLE_PATH)
+
+    outgoing = client_span(span_exporter.get_finished_spans())
+    metric, (point,) = read_metrics(metric_reader)["http.client.request.duration"]
+    assert (metric.unit, point.count) == ("s", 1)
+    assert point.attributes["http.response.status_code"] == 200
+    assert "S3CRET" not in str(dict(point.attributes))
+    (exemplar,) = point.exemplars
+    assert format(exemplar.trace_id, "032x") == trace_id_hex(outgoing)
+    assert format(exemplar.span_id, "016x") == span_id_hex(outgoing)
 
 
 def test_client_span_url_carries_no_query_value(

@@ -34,18 +34,24 @@ class SwitchableExporter(SpanExporter):
 
     def __init__(self, complaints: logging.Logger) -> None:
         self.complaints = complaints
+        self.complaint = COMPLAINT
         self.down = False
         self.error: Exception | None = None
         self.flushes: list[int] = []
         self.shut_down = False
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        self.complaints.info("connecting to the collector")
         if self.error:
             raise self.error
         if self.down:
-            self.complaints.warning(COMPLAINT)
+            self.complaints.warning(self.complaint)
+            self.retrying()
             return FAILURE
         return SUCCESS
+
+    def retrying(self) -> None:
+        """Where the real exporters wait between attempts."""
 
     def force_flush(self, timeout_millis: int = 30_000) -> bool:
         self.flushes.append(timeout_millis)
@@ -125,12 +131,11 @@ def test_each_outage_logs_one_warning_and_one_recovery_line_counting_from_zero(
 
 
 def test_the_outage_starts_at_the_exporters_first_warning(
-    caplog, exporter_logger, inner, exporter, clock
+    caplog, inner, exporter, clock
 ):
     # The first retry warning comes seconds before the export gives up.
+    inner.retrying = lambda: setattr(clock, "now", clock.now + 4)
     with caplog.at_level(logging.INFO):
-        exporter_logger.warning("Transient error StatusCode.UNAVAILABLE, retrying")
-        clock.now += 4
         inner.down = True
         exporter.export(spans(2))
         clock.now += 6
@@ -139,21 +144,21 @@ def test_the_outage_starts_at_the_exporters_first_warning(
 
     lines = tracing_lines(caplog)
     assert len(lines) == 2
-    assert "(Transient error StatusCode.UNAVAILABLE, retrying)" in lines[0]
+    assert f"({COMPLAINT})" in lines[0]
     assert lines[1].endswith("works again after 10.0 s; 2 spans were lost")
 
 
-def test_exporter_lines_are_folded_until_shutdown_and_info_starts_no_outage(
+def test_exporter_lines_are_folded_only_while_it_exports_and_info_starts_no_outage(
     caplog, exporter_logger, inner, exporter
 ):
     with caplog.at_level(logging.DEBUG):
-        exporter_logger.info("connecting to the collector")
+        assert exporter.export(spans(1)) is SUCCESS
+        exporter_logger.warning("a complaint outside an export")
         exporter.shutdown()
-        exporter_logger.warning("a complaint after shutdown")
 
     assert inner.shut_down
     assert [r.getMessage() for r in exporter_records(caplog)] == [
-        "a complaint after shutdown"
+        "a complaint outside an export"
     ]
     assert tracing_lines(caplog) == []
 
@@ -199,7 +204,7 @@ def test_a_real_exporter_facing_a_dead_collector_gives_one_line_and_no_noise(
     span = TracerProvider().get_tracer("test").start_span("lost")
     span.end()
     exporter = OutageReportingExporter(
-        build_otlp_exporter(settings), settings.traces_endpoint
+        build_otlp_exporter(settings), settings.endpoint("traces")
     )
 
     started = time.monotonic()
@@ -211,7 +216,7 @@ def test_a_real_exporter_facing_a_dead_collector_gives_one_line_and_no_noise(
     assert result is FAILURE
     assert elapsed < 5
     (line,) = [m for m in caplog.messages if m.startswith("tracing:")]
-    assert f"cannot export spans to {settings.traces_endpoint} (" in line
+    assert f"cannot export spans to {settings.endpoint('traces')} (" in line
     assert "(export failed)" not in line  # the exporter's own words
     assert exporter_records(caplog) == []
 
@@ -239,9 +244,9 @@ def test_the_service_reports_an_outage_naming_its_endpoint_and_hint(
     provider.shutdown()
 
     (line,) = [m for m in caplog.messages if "cannot export spans" in m]
-    hint = re.escape(endpoint_hint(protocol, settings.traces_endpoint))
+    hint = re.escape(endpoint_hint(protocol, settings.endpoint("traces")))
     assert re.fullmatch(
-        rf"tracing: cannot export spans to {re.escape(settings.traces_endpoint)} "
+        rf"tracing: cannot export spans to {re.escape(settings.endpoint('traces'))} "
         rf"\(.+\){hint}; spans are dropped until it answers, requests are not affected",
         line,
     )
@@ -288,12 +293,15 @@ def test_the_outage_lines_carry_no_user_password_or_query_value(
     wrapper = OutageReportingExporter(
         inner, "http://alice:S3CRET@c:4318/v1/traces?tenant=S3CRET"
     )
+    inner.complaint = (
+        "Transient error StatusCode.UNAVAILABLE encountered while exporting "
+        "traces to alice:S3CRET@c:4318, retrying in 1.12s."
+    )
     with caplog.at_level(logging.INFO):
-        exporter_logger.warning(
-            "Transient error StatusCode.UNAVAILABLE encountered while exporting "
-            "traces to alice:S3CRET@c:4318, retrying in 1.12s."
-        )
+        inner.down = True
+        wrapper.export(spans(1))
         clock.now += 2
+        inner.down = False
         wrapper.export(spans(1))
     wrapper.shutdown()
 
@@ -304,7 +312,7 @@ def test_the_outage_lines_carry_no_user_password_or_query_value(
         "exporting traces to REDACTED@c:4318, retrying in 1.12s.); spans are "
         "dropped until it answers, requests are not affected",
         "tracing: export to http://REDACTED@c:4318/v1/traces?tenant=REDACTED works "
-        "again after 2.0 s; 0 spans were lost",
+        "again after 2.0 s; 1 spans were lost",
     ]
 
 

@@ -9,7 +9,10 @@ from opentelemetry.proto.trace.v1.trace_pb2 import Span as ProtoSpan
 from {{ cookiecutter.project_slug }}.app import create_app
 from {{ cookiecutter.project_slug }}.routes import EXAMPLE_PATH, OPERATION
 from {{ cookiecutter.project_slug }}.settings import Settings
-from {{ cookiecutter.project_slug }}.telemetry import build_tracer_provider
+from {{ cookiecutter.project_slug }}.telemetry import (
+    build_meter_provider,
+    build_tracer_provider,
+)
 
 from loopback_collector import (
     EXPORTER_MODULES,
@@ -93,3 +96,28 @@ def test_fastapi_adds_no_exporter_of_its_own_even_when_asked_to(collector, monke
 
     assert [span.name for _, span in collector.wait_for_spans(1)] == ["GET /"]
     assert len(collector.exports) == 1
+
+
+def test_the_last_request_durations_reach_the_collector_when_the_app_stops(
+    collector,
+):
+    """Exported every 60 s, and flushed at shutdown: a stopped service's last
+    points arrive, their exemplars naming the spans that arrived."""
+    settings = Settings()
+    app = create_app(
+        settings, build_tracer_provider(settings), build_meter_provider(settings)
+    )
+    with TestClient(app) as client:
+        client.get("/")
+        client.get("/healthz")
+
+    (resource, server), *_ = collector.wait_for_spans(1)
+    received = {metric.name: metric for _, metric in collector.metrics()}
+    (point,) = received["http.server.request.duration"].histogram.data_points
+    routes = [a.value.string_value for a in point.attributes if a.key == "http.route"]
+    assert (routes, point.count) == (["/"], 1)
+    (exemplar,) = point.exemplars
+    assert (exemplar.trace_id, exemplar.span_id) == (server.trace_id, server.span_id)
+    (metrics_resource, _), *_ = collector.metrics()
+    assert metrics_resource == resource
+    assert len(resource["service.instance.id"]) == 36  # a UUID, one per process

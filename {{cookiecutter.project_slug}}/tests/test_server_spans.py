@@ -143,4 +143,4 @@ def test_disabled_sdk_installs_nothing_and_serves_every_route_with_no_span(
         example = client.get(EXAMPLE_PATH).status_code
     assert example == (200 if DOWNSTREAM_SERVICE is None else 502)
     assert trace.get_tracer_provider() is global_provider
-    assert "tracing disabled (OTEL_SDK_DISABLED=true)" in caplog.text
+    assert "telemetry disabled (OTEL_SDK_DISABLED=true)" in caplog.text

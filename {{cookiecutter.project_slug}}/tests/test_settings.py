@@ -127,7 +127,7 @@ def test_the_base_endpoint_gets_v1_traces_over_http_and_is_used_as_given_over_gr
         OTEL_EXPORTER_OTLP_ENDPOINT=endpoint,
     )
 
-    assert Settings().traces_endpoint == expected
+    assert Settings().endpoint("traces") == expected
 
 
 def test_http_needs_a_url_where_grpc_takes_host_and_port(monkeypatch, capsys):
@@ -143,39 +143,60 @@ def test_http_needs_a_url_where_grpc_takes_host_and_port(monkeypatch, capsys):
     assert "OTEL_EXPORTER_OTLP_ENDPOINT: must be an http://" in line
 
 
-def test_the_traces_protocol_wins_and_only_its_exporter_is_needed(monkeypatch):
+def test_each_signals_protocol_wins_and_only_its_exporter_is_needed(
+    monkeypatch, capsys
+):
     needs_exporter("http/protobuf")
     monkeypatch.setitem(sys.modules, EXPORTER_MODULES["grpc"], None)
     set_environment(
         monkeypatch,
         OTEL_EXPORTER_OTLP_PROTOCOL="grpc",
         OTEL_EXPORTER_OTLP_TRACES_PROTOCOL="http/protobuf",
+        OTEL_EXPORTER_OTLP_METRICS_PROTOCOL="http/protobuf",
         OTEL_EXPORTER_OTLP_ENDPOINT="http://collector:4318",
     )
     settings = Settings()
 
-    assert settings.traces_protocol == "http/protobuf"
-    assert settings.traces_endpoint == "http://collector:4318/v1/traces"
+    assert settings.protocol("traces") == settings.protocol("metrics")
+    assert settings.endpoint("traces") == "http://collector:4318/v1/traces"
+    assert settings.endpoint("metrics") == "http://collector:4318/v1/metrics"
+    # A signal without its own variable follows the base one, which then counts.
+    monkeypatch.delenv("OTEL_EXPORTER_OTLP_METRICS_PROTOCOL")
+    assert "OTEL_EXPORTER_OTLP_PROTOCOL: grpc needs the package" in refusal(
+        monkeypatch, capsys
+    )
 
 
-def test_the_traces_protocol_decides_whether_host_and_port_will_do(monkeypatch, capsys):
+def test_the_protocols_using_an_endpoint_decide_whether_host_and_port_will_do(
+    monkeypatch, capsys
+):
     for protocol in EXPORTER_MODULES:
         needs_exporter(protocol)
     set_environment(
         monkeypatch,
         OTEL_EXPORTER_OTLP_PROTOCOL="http/protobuf",
         OTEL_EXPORTER_OTLP_TRACES_PROTOCOL="grpc",
+        OTEL_EXPORTER_OTLP_METRICS_PROTOCOL="grpc",
         OTEL_EXPORTER_OTLP_ENDPOINT="collector:4317",
+        OTEL_EXPORTER_OTLP_METRICS_ENDPOINT="collector:4317",
     )
-    assert Settings().traces_endpoint == "collector:4317"
+    assert Settings().endpoint("traces") == "collector:4317"
+    assert Settings().endpoint("metrics") == "collector:4317"
 
+    # The base endpoint serves metrics over HTTP here: it needs a URL.
+    line = refusal(monkeypatch, capsys, OTEL_EXPORTER_OTLP_METRICS_PROTOCOL="")
+    assert "OTEL_EXPORTER_OTLP_ENDPOINT: must be an http://" in line
     line = refusal(
         monkeypatch,
         capsys,
+        OTEL_EXPORTER_OTLP_METRICS_PROTOCOL="grpc",
+        OTEL_EXPORTER_OTLP_ENDPOINT="http://collector:4317",
+        OTEL_EXPORTER_OTLP_METRICS_ENDPOINT="collector:4317",
         OTEL_EXPORTER_OTLP_PROTOCOL="grpc",
         OTEL_EXPORTER_OTLP_TRACES_PROTOCOL="http/protobuf",
+        OTEL_EXPORTER_OTLP_TRACES_ENDPOINT="collector:4318",
     )
-    assert "OTEL_EXPORTER_OTLP_ENDPOINT: must be an http://" in line
+    assert "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: must be an http://" in line
 
 
 @pytest.mark.parametrize(
@@ -336,7 +357,7 @@ def test_http_keeps_an_endpoint_with_a_user_and_password_for_basic_auth(monkeypa
     )
 
     assert (
-        Settings().traces_endpoint == f"http://alice:{SECRET}@collector:4318/v1/traces"
+        Settings().endpoint('traces') == f"http://alice:{SECRET}@collector:4318/v1/traces"
     )
 
 

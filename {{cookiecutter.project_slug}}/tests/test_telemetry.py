@@ -219,7 +219,7 @@ def test_each_named_exporter_has_the_spans_by_shut_down_and_none_names_no_export
         span = provider.get_tracer("test").start_span(f"exported-by-{exporters}")
         assert span.is_recording()
         span.end()
-        assert shut_down(provider, 5) is True
+        assert shut_down([provider], 5) is True
 
     exported = "exported-by-none,console,otlp"
     assert [span.name for _, span in collector.spans()] == [exported]
@@ -308,7 +308,7 @@ def test_startup_logs_one_line_naming_where_spans_go_or_whose_provider_it_is(
     (line,) = [m for m in caplog.messages if m.startswith("tracing:")]
     assert line.startswith(
         f"tracing: service.name={service.__name__} exporter=otlp "
-        f"protocol={settings.traces_protocol} endpoint={settings.traces_endpoint} "
+        f"protocol={settings.protocol('traces')} endpoint={settings.endpoint('traces')} "
         f"processor={settings.span_processor} sampler=ParentBased"
     )
     assert describe(settings, trace.NoOpTracerProvider()) == (
@@ -323,12 +323,12 @@ def test_startup_logs_one_line_naming_where_spans_go_or_whose_provider_it_is(
     assert " exporter=console,otlp protocol=" in describe(both, provider)
     disabled = settings.model_copy(update={"sdk_disabled": True})
     assert describe(disabled, trace.NoOpTracerProvider()) == (
-        "tracing disabled (OTEL_SDK_DISABLED=true): no spans are recorded"
+        "telemetry disabled (OTEL_SDK_DISABLED=true): no spans or metrics"
     )
 
 
 def test_shut_down_leaves_a_provider_it_does_not_own_alone():
-    assert shut_down(trace.NoOpTracerProvider(), 0.1) is True
+    assert shut_down([trace.NoOpTracerProvider(), None], 0.1) is True
 
 
 def test_shut_down_gives_up_after_its_timeout_leaving_only_a_daemon_thread(
@@ -339,7 +339,7 @@ def test_shut_down_gives_up_after_its_timeout_leaving_only_a_daemon_thread(
     before = set(threading.enumerate())
 
     started = time.monotonic()
-    finished = shut_down(provider, timeout=0.5)
+    finished = shut_down([provider], timeout=0.5)
     elapsed = time.monotonic() - started
 
     assert finished is False
@@ -348,7 +348,10 @@ def test_shut_down_gives_up_after_its_timeout_leaving_only_a_daemon_thread(
     # the one shut_down started, and the processor's that exports.
     waiting = set(threading.enumerate()) - before
     assert waiting and all(thread.daemon for thread in waiting | stuck.threads)
-    assert "gave up flushing spans after 0.5 s; unsent spans are lost" in caplog.text
+    assert (
+        "telemetry: gave up flushing 1 of 1 providers after 0.5 s; "
+        "what they held is lost"
+    ) in caplog.text
 
 
 def test_app_stops_within_service_shutdown_timeout_3_s_by_default(monkeypatch, stuck):

@@ -13,14 +13,20 @@ from typing import Any
 
 from anyio import to_thread
 from fastapi import FastAPI
-from opentelemetry import trace
+from opentelemetry import metrics, trace
 
 from . import __version__
 from .logs import SpanOnErrorMiddleware, configure_logging
 from .propagation import install_propagation
 from .routes import HEALTH_PATH, build_router
 from .settings import DOWNSTREAM_SERVICE, Settings, load_settings
-from .telemetry import describe, install_tracing, shut_down
+from .telemetry import (
+    describe,
+    describe_metrics,
+    install_metrics,
+    install_tracing,
+    shut_down,
+)
 
 logger = logging.getLogger(__package__)
 
@@ -32,26 +38,31 @@ def is_health_check(scope: dict[str, Any]) -> bool:
 def create_app(
     settings: Settings | None = None,
     tracer_provider: trace.TracerProvider | None = None,
+    meter_provider: metrics.MeterProvider | None = None,
 ) -> FastAPI:
-    """The service, tracing with `tracer_provider` or else the global one, which
-    it flushes and shuts down when it stops."""
+    """The service, tracing with `tracer_provider` and measuring with
+    `meter_provider`, or else the global ones, which it flushes and shuts down
+    when it stops."""
     settings = settings or load_settings()
     configure_logging(settings)
     install_propagation(settings)
     provider = tracer_provider or install_tracing(settings)
+    meter_provider = meter_provider or install_metrics(settings)
     logger.info(describe(settings, provider))
+    logger.info(describe_metrics(settings, meter_provider))
     downstream = None
     if DOWNSTREAM_SERVICE is not None:
         from .downstream_client import DownstreamClient
 
-        downstream = DownstreamClient(settings, provider)
+        downstream = DownstreamClient(settings, provider, meter_provider)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         yield
         if downstream is not None:
             downstream.close()
-        await to_thread.run_sync(shut_down, provider, settings.shutdown_timeout)
+        providers = (provider, meter_provider)
+        await to_thread.run_sync(shut_down, providers, settings.shutdown_timeout)
 
     app = FastAPI(
         title=__package__,
@@ -61,7 +72,10 @@ def create_app(
             "tracer_provider": provider,
             "tracing": not settings.sdk_disabled,
             "operation_spans": settings.operation_spans,
-            "metrics": False,
+            "meter_provider": meter_provider,
+            # http.server.request.duration, recorded inside the server span: its
+            # exemplars carry that span's trace id.
+            "metrics": meter_provider is not None,
             "logs": False,
             "auto_configure": False,
             "exclude": is_health_check,

@@ -12,7 +12,7 @@ from typing import Any
 
 import requests
 from fastapi import HTTPException
-from opentelemetry import trace
+from opentelemetry import metrics, trace
 from opentelemetry.instrumentation.requests import RequestsInstrumentor
 
 from .settings import DOWNSTREAM_SERVICE, Settings
@@ -31,11 +31,14 @@ def nested_deeper_than(value: Any, limit: int) -> bool:
     return limit == 0 or any(nested_deeper_than(item, limit - 1) for item in value)
 
 
-def instrument_requests(provider: trace.TracerProvider) -> None:
-    """Trace every `requests` call with `provider`.
+def instrument_requests(
+    provider: trace.TracerProvider, meter_provider: metrics.MeterProvider | None
+) -> None:
+    """Trace every `requests` call with `provider`, and time it with
+    `meter_provider` (http.client.request.duration, inside the client span).
 
-    The instrumentor patches `requests` process-wide and binds the provider when
-    it is applied, so a new provider (a test's) means applying it again.
+    The instrumentor patches `requests` process-wide and binds the providers when
+    it is applied, so new providers (a test's) mean applying it again.
     """
     # Client spans with the stable HTTP attribute names FastAPI's server spans
     # use (http.request.method, url.full); an operator's own choice stands.
@@ -43,12 +46,20 @@ def instrument_requests(provider: trace.TracerProvider) -> None:
     instrumentor = RequestsInstrumentor()
     if instrumentor.is_instrumented_by_opentelemetry:
         instrumentor.uninstrument()
-    instrumentor.instrument(tracer_provider=provider)
+    instrumentor.instrument(
+        tracer_provider=provider,
+        meter_provider=meter_provider or metrics.NoOpMeterProvider(),
+    )
 
 
 class DownstreamClient:
-    def __init__(self, settings: Settings, provider: trace.TracerProvider) -> None:
-        instrument_requests(provider)
+    def __init__(
+        self,
+        settings: Settings,
+        provider: trace.TracerProvider,
+        meter_provider: metrics.MeterProvider | None = None,
+    ) -> None:
+        instrument_requests(provider, meter_provider)
         self.service = str(DOWNSTREAM_SERVICE)
         self.base_url = settings.downstream_url.rstrip("/")
         self.timeout = (

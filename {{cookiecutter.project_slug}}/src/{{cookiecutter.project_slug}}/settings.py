@@ -44,6 +44,10 @@ DOWNSTREAM_SERVICE: str | None = None
 {%- endif %}
 
 
+SIGNALS = ("traces", "metrics")
+Signal = Literal["traces", "metrics"]
+
+
 def _lower(value: object) -> object:
     # The OpenTelemetry specification reads enum values case-insensitively.
     return value.lower() if isinstance(value, str) else value
@@ -76,14 +80,18 @@ def _http_url(value: str) -> str:
 
 
 def _collector_address(value: str, info: ValidationInfo) -> str:
-    given = info.data.get("otlp_traces_protocol")
-    grpc = (given or info.data.get("otlp_protocol")) == "grpc"
+    # The base endpoint serves both signals; a signal's own, that signal.
+    signals = [s for s in SIGNALS if s in str(info.field_name)] or SIGNALS
+    data = info.data
+    protocols = {
+        data.get(f"otlp_{s}_protocol") or data.get("otlp_protocol") for s in signals
+    }
     # gRPC also takes host:port, which the SDK dials with TLS.
-    if grpc and re.fullmatch(r"[A-Za-z0-9_.-]+:[0-9]{1,5}", value):
+    if protocols == {"grpc"} and re.fullmatch(r"[A-Za-z0-9_.-]+:[0-9]{1,5}", value):
         return value
     url = _http_url(value)
-    if grpc and urlsplit(url).username is not None:
-        # The channel would fail on the name and lose every span.
+    if "grpc" in protocols and urlsplit(url).username is not None:
+        # The channel would fail on the name and lose every span and point.
         raise ValueError(
             "must carry no user:password@ over gRPC, which cannot send them; "
             "put credentials in OTEL_EXPORTER_OTLP_HEADERS"
@@ -114,6 +122,9 @@ def _installed_propagators(names: tuple[str, ...]) -> tuple[str, ...]:
 
 
 Choice = BeforeValidator(_lower)
+Exporters = Annotated[
+    tuple[Literal["otlp", "console", "none"], ...], NoDecode, BeforeValidator(_names)
+]
 CollectorAddress = Annotated[str, AfterValidator(_collector_address)]
 ExporterHeaders = Annotated[SecretStr, AfterValidator(_exporter_headers)]
 Protocol = Annotated[Literal["grpc", "http/protobuf"], Choice]
@@ -153,27 +164,34 @@ class Settings(BaseSettings):
 {%- endif %}
 
     sdk_disabled: bool = sdk("OTEL_SDK_DISABLED", False)
-    traces_exporters: Annotated[
-        tuple[Literal["otlp", "console", "none"], ...],
-        NoDecode,
-        BeforeValidator(_names),
-    ] = sdk("OTEL_TRACES_EXPORTER", ("otlp",))
+    traces_exporters: Exporters = sdk("OTEL_TRACES_EXPORTER", ("otlp",))
+    metrics_exporters: Exporters = sdk("OTEL_METRICS_EXPORTER", ("otlp",))
     otlp_traces_protocol: Protocol | None = sdk("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL")
+    otlp_metrics_protocol: Protocol | None = sdk("OTEL_EXPORTER_OTLP_METRICS_PROTOCOL")
     otlp_protocol: Protocol = sdk("OTEL_EXPORTER_OTLP_PROTOCOL", {{ cookiecutter.otlp_protocol | tojson }})
     otlp_endpoint: CollectorAddress = sdk(
         "OTEL_EXPORTER_OTLP_ENDPOINT",
         {{ cookiecutter.otlp_endpoint | tojson }},
     )
-    otlp_traces_endpoint_given: CollectorAddress | None = sdk(
+    otlp_traces_endpoint: CollectorAddress | None = sdk(
         "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"
     )
-    # Read by the exporter; declared to refuse what it would drop, kept secret.
+    otlp_metrics_endpoint: CollectorAddress | None = sdk(
+        "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT"
+    )
+    # Read by the exporters; declared to refuse what they would drop, kept secret.
     otlp_headers: ExporterHeaders | None = sdk("OTEL_EXPORTER_OTLP_HEADERS")
     otlp_traces_headers: ExporterHeaders | None = sdk(
         "OTEL_EXPORTER_OTLP_TRACES_HEADERS"
     )
+    otlp_metrics_headers: ExporterHeaders | None = sdk(
+        "OTEL_EXPORTER_OTLP_METRICS_HEADERS"
+    )
     otlp_timeout: PositiveFloat | None = sdk("OTEL_EXPORTER_OTLP_TIMEOUT")
     otlp_traces_timeout: PositiveFloat | None = sdk("OTEL_EXPORTER_OTLP_TRACES_TIMEOUT")
+    otlp_metrics_timeout: PositiveFloat | None = sdk(
+        "OTEL_EXPORTER_OTLP_METRICS_TIMEOUT"
+    )
     # TracerProvider() knows only the built-in samplers; any other name would
     # silently become parentbased_always_on.
     sampler: Annotated[
@@ -200,12 +218,21 @@ class Settings(BaseSettings):
     export_timeout: PositiveInt | None = sdk("OTEL_BSP_EXPORT_TIMEOUT")
     queue_size: PositiveInt = sdk("OTEL_BSP_MAX_QUEUE_SIZE", 2048)
     export_batch_size: PositiveInt | None = sdk("OTEL_BSP_MAX_EXPORT_BATCH_SIZE")
+    # Milliseconds, as the SDK's variables; the reader would replace a bad value
+    # with its default where these refuse it.
+    metric_export_interval: PositiveInt = sdk("OTEL_METRIC_EXPORT_INTERVAL", 60_000)
+    metric_export_timeout: PositiveInt | None = sdk("OTEL_METRIC_EXPORT_TIMEOUT")
+    # Passed to the meter provider, which reads the variable in lower case only.
+    exemplar_filter: Annotated[
+        Literal["trace_based", "always_on", "always_off"], Choice
+    ] = sdk("OTEL_METRICS_EXEMPLAR_FILTER", "trace_based")
 
-    @field_validator("otlp_traces_protocol", "otlp_protocol")
+    @field_validator("otlp_traces_protocol", "otlp_metrics_protocol", "otlp_protocol")
     @classmethod
     def _exporter_installed(cls, value: str | None, info: ValidationInfo) -> str | None:
-        # The traces variable, when set, is the one that decides.
-        if value is None or info.data.get("otlp_traces_protocol") not in (None, value):
+        # A signal's own variable, when set, is the one that decides for it.
+        own = [info.data.get(f"otlp_{signal}_protocol") for signal in SIGNALS]
+        if value is None or (info.field_name == "otlp_protocol" and None not in own):
             return value
         module = "grpc" if value == "grpc" else "http"
         # The other exporter shares the parent package, so this never raises.
@@ -226,18 +253,16 @@ class Settings(BaseSettings):
             raise ValueError(f"must not exceed OTEL_BSP_MAX_QUEUE_SIZE ({queue})")
         return size
 
-    @property
-    def traces_protocol(self) -> str:
-        return self.otlp_traces_protocol or self.otlp_protocol
+    def protocol(self, signal: Signal) -> str:
+        return getattr(self, f"otlp_{signal}_protocol") or self.otlp_protocol
 
-    @property
-    def traces_endpoint(self) -> str:
-        """By the SDK's rules: the traces variable as given, else the base URL
-        with /v1/traces over HTTP and as it is over gRPC."""
-        if self.otlp_traces_endpoint_given:
-            return self.otlp_traces_endpoint_given
-        if self.traces_protocol == "http/protobuf":
-            return f"{self.otlp_endpoint.removesuffix('/')}/v1/traces"
+    def endpoint(self, signal: Signal) -> str:
+        """By the SDK's rules: the signal's own variable as given, else the base
+        URL, with /v1/<signal> added over HTTP."""
+        if own := getattr(self, f"otlp_{signal}_endpoint"):
+            return own
+        if self.protocol(signal) == "http/protobuf":
+            return f"{self.otlp_endpoint.removesuffix('/')}/v1/{signal}"
         return self.otlp_endpoint
 
 

@@ -1,15 +1,30 @@
-"""Owns the tracer provider: its resource, exporters, span processors and shutdown.
+"""Owns the tracer and meter providers: their resource, exporters, and shutdown.
 
-The SDK reads the sampler, the batch limits and the exporter's headers, timeout,
+The SDK reads the sampler, the batch limits and the exporters' headers, timeout,
 compression and TLS itself; this module decides what it leaves to the service.
+Both providers share one resource, so a metric's series and its exemplars' traces
+name the same service instance.
 """
 
 import logging
 import os
 import sys
 import threading
+import time
+from collections.abc import Sequence
+from typing import Any
 
-from opentelemetry import trace
+from opentelemetry import metrics, trace
+from opentelemetry.sdk.metrics import (
+    AlwaysOffExemplarFilter,
+    AlwaysOnExemplarFilter,
+    MeterProvider,
+    TraceBasedExemplarFilter,
+)
+from opentelemetry.sdk.metrics.export import (
+    ConsoleMetricExporter,
+    PeriodicExportingMetricReader,
+)
 from opentelemetry.sdk.resources import (
     SERVICE_NAME,
     SERVICE_VERSION,
@@ -24,14 +39,23 @@ from opentelemetry.sdk.trace.export import (
 )
 
 from . import __version__
-from .export_health import OutageReportingExporter, endpoint_hint
+from .export_health import (
+    OutageReportingExporter,
+    OutageReportingMetricExporter,
+    endpoint_hint,
+)
 from .redaction import RedactingSpanProcessor, redact_url
-from .settings import Settings
+from .settings import Settings, Signal
 
 logger = logging.getLogger(__name__)
 
 # How long a span waits for the `simple` processor's worker thread.
 SIMPLE_SCHEDULE_DELAY_MILLIS = 10
+EXEMPLAR_FILTERS = {
+    "trace_based": TraceBasedExemplarFilter,
+    "always_on": AlwaysOnExemplarFilter,
+    "always_off": AlwaysOffExemplarFilter,
+}
 
 
 def build_resource() -> Resource:
@@ -40,20 +64,45 @@ def build_resource() -> Resource:
     return Resource.create(defaults).merge(OTELResourceDetector().detect())
 
 
-def build_otlp_exporter(settings: Settings) -> SpanExporter:
-    """The exporter for the protocol in force (settings checked it is installed)."""
-    if settings.traces_protocol == "grpc":
+def build_otlp_exporter(settings: Settings, signal: Signal = "traces") -> Any:
+    """The signal's exporter for its protocol (settings checked it is installed)."""
+    if settings.protocol(signal) == "grpc":
         # gRPC's C core writes a line per failed TLS handshake to stderr, past the
         # one line per outage; its errors still show. An operator's choice stands.
         os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
-        from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import (
-            OTLPSpanExporter,
+        from opentelemetry.exporter.otlp.proto.grpc import (
+            metric_exporter,
+            trace_exporter,
         )
     else:
-        from opentelemetry.exporter.otlp.proto.http.trace_exporter import (
-            OTLPSpanExporter,
+        from opentelemetry.exporter.otlp.proto.http import (
+            metric_exporter,
+            trace_exporter,
         )
-    return OTLPSpanExporter(endpoint=settings.traces_endpoint)
+    endpoint = settings.endpoint(signal)
+    if signal == "traces":
+        return trace_exporter.OTLPSpanExporter(endpoint=endpoint)
+    return metric_exporter.OTLPMetricExporter(endpoint=endpoint)
+
+
+def build_exporters(settings: Settings, signal: Signal) -> list[Any]:
+    """The exporters OTEL_TRACES_EXPORTER or OTEL_METRICS_EXPORTER names."""
+    traces = signal == "traces"
+    exporters = []
+    for name in settings.traces_exporters if traces else settings.metrics_exporters:
+        if name == "otlp":
+            endpoint = settings.endpoint(signal)
+            hint = endpoint_hint(settings.protocol(signal), endpoint)
+            inner = build_otlp_exporter(settings, signal)
+            if traces:
+                exporters.append(OutageReportingExporter(inner, endpoint, hint))
+            else:
+                exporters.append(OutageReportingMetricExporter(inner, endpoint, hint))
+        elif name == "console":
+            # Looked up now, not at import, so that redirected output gets them.
+            console = ConsoleSpanExporter if traces else ConsoleMetricExporter
+            exporters.append(console(out=sys.stdout))
+    return exporters
 
 
 def build_span_processor(
@@ -78,27 +127,33 @@ def build_tracer_provider(settings: Settings) -> TracerProvider:
     provider = TracerProvider(
         resource=build_resource(), active_span_processor=RedactingSpanProcessor()
     )
-    for name in settings.traces_exporters:
-        if name == "otlp":
-            endpoint = settings.traces_endpoint
-            exporter = OutageReportingExporter(
-                build_otlp_exporter(settings),
-                endpoint,
-                endpoint_hint(settings.traces_protocol, endpoint),
-            )
-        elif name == "console":
-            # Looked up now, not at import, so that redirected output gets spans.
-            exporter = ConsoleSpanExporter(out=sys.stdout)
-        else:
-            continue
+    for exporter in build_exporters(settings, "traces"):
         provider.add_span_processor(build_span_processor(settings, exporter))
     return provider
 
 
+def build_meter_provider(settings: Settings) -> MeterProvider:
+    """Each exporter read every OTEL_METRIC_EXPORT_INTERVAL; exemplars as
+    OTEL_METRICS_EXEMPLAR_FILTER says (by default, of sampled spans only)."""
+    readers = [
+        PeriodicExportingMetricReader(
+            exporter, export_interval_millis=settings.metric_export_interval
+        )
+        for exporter in build_exporters(settings, "metrics")
+    ]
+    return MeterProvider(
+        readers,
+        resource=build_resource(),
+        exemplar_filter=EXEMPLAR_FILTERS[settings.exemplar_filter](),
+        # The app's lifespan shuts it down; a second shutdown at exit would warn.
+        shutdown_on_exit=False,
+    )
+
+
 def describe(settings: Settings, provider: trace.TracerProvider) -> str:
-    """The one start-up line that says where spans go and how."""
+    """The start-up line that says where spans go and how."""
     if settings.sdk_disabled:
-        return "tracing disabled (OTEL_SDK_DISABLED=true): no spans are recorded"
+        return "telemetry disabled (OTEL_SDK_DISABLED=true): no spans or metrics"
     if not isinstance(provider, TracerProvider):
         return f"tracing through an externally configured {type(provider).__name__}"
     exporters = [name for name in settings.traces_exporters if name != "none"]
@@ -107,11 +162,27 @@ def describe(settings: Settings, provider: trace.TracerProvider) -> str:
         f"exporter={','.join(exporters) or 'none'}",
     ]
     if "otlp" in exporters:
-        parts.append(f"protocol={settings.traces_protocol}")
-        parts.append(f"endpoint={redact_url(settings.traces_endpoint)}")
+        parts.append(f"protocol={settings.protocol('traces')}")
+        parts.append(f"endpoint={redact_url(settings.endpoint('traces'))}")
     parts.append(f"processor={settings.span_processor}")
     parts.append(f"sampler={provider.sampler.get_description()}")
     return "tracing: " + " ".join(parts)
+
+
+def describe_metrics(settings: Settings, provider: metrics.MeterProvider | None) -> str:
+    """The start-up line that says where metrics go and how often."""
+    if provider is None:
+        return "metrics: none (OTEL_METRICS_EXPORTER or OTEL_SDK_DISABLED)"
+    if not isinstance(provider, MeterProvider):
+        return f"metrics through an externally configured {type(provider).__name__}"
+    exporters = [name for name in settings.metrics_exporters if name != "none"]
+    parts = [f"exporter={','.join(exporters)}"]
+    if "otlp" in exporters:
+        parts.append(f"protocol={settings.protocol('metrics')}")
+        parts.append(f"endpoint={redact_url(settings.endpoint('metrics'))}")
+    parts.append(f"every={settings.metric_export_interval / 1000:g}s")
+    parts.append(f"exemplars={settings.exemplar_filter}")
+    return "metrics: " + " ".join(parts)
 
 
 def install_tracing(settings: Settings) -> trace.TracerProvider:
@@ -127,21 +198,37 @@ def install_tracing(settings: Settings) -> trace.TracerProvider:
     return trace.get_tracer_provider()
 
 
-def shut_down(provider: trace.TracerProvider, timeout: float) -> bool:
-    """Shut the provider down, its processors exporting every span they hold
-    first, giving up after `timeout` seconds.
+def install_metrics(settings: Settings) -> metrics.MeterProvider | None:
+    """The global meter provider, as `install_tracing`; None, and no cost at
+    all, when no exporter is named or the SDK is disabled."""
+    if settings.sdk_disabled or set(settings.metrics_exporters) <= {"none"}:
+        return None
+    # The API has no public "none set yet"; any but the SDK's provider counts.
+    if not isinstance(metrics.get_meter_provider(), MeterProvider):
+        metrics.set_meter_provider(build_meter_provider(settings))
+    return metrics.get_meter_provider()
 
-    The work runs on a daemon thread, so an exporter stuck on a dead collector
-    delays the process's exit by `timeout` at most. True when it finished.
+
+def shut_down(providers: Sequence[object], timeout: float) -> bool:
+    """Shut the SDK's providers down, each exporting what it holds first, all
+    within `timeout` seconds.
+
+    Each runs on a daemon thread, so an exporter stuck on a dead collector
+    delays the process's exit by `timeout` at most. True when all finished.
     """
-    if not isinstance(provider, TracerProvider):
-        return True
-    worker = threading.Thread(target=provider.shutdown, daemon=True)
-    worker.start()
-    worker.join(timeout)
-    if worker.is_alive():
+    owned = [p for p in providers if isinstance(p, TracerProvider | MeterProvider)]
+    workers = [threading.Thread(target=p.shutdown, daemon=True) for p in owned]
+    deadline = time.monotonic() + timeout
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(max(0.0, deadline - time.monotonic()))
+    if stuck := sum(worker.is_alive() for worker in workers):
         logger.warning(
-            "tracing: gave up flushing spans after %.1f s; unsent spans are lost",
+            "telemetry: gave up flushing %d of %d providers after %.1f s; "
+            "what they held is lost",
+            stuck,
+            len(workers),
             timeout,
         )
-    return not worker.is_alive()
+    return not stuck
