@@ -268,8 +268,10 @@ SUITES = {"main": MAIN, "experiments": EXPERIMENTS}
 
 def by_name(names: list[str], suite: tuple[Configuration, ...]) -> list[Configuration]:
     """The named configurations, plus every baseline they are compared with."""
+    # One name, one configuration: the suites share their common ones.
     known = {
-        configuration.name: configuration for configuration in (*MAIN, *EXPERIMENTS)
+        configuration.name: configuration
+        for configuration in (*suite, *MAIN, *EXPERIMENTS)
     }
     unknown = [name for name in names if name not in known]
     if unknown:
@@ -278,7 +280,4 @@ def by_name(names: list[str], suite: tuple[Configuration, ...]) -> list[Configur
         )
     wanted = set(names)
     wanted |= {known[n].baseline for n in names if known[n].baseline is not None}
-    order = {}
-    for configuration in (*suite, *MAIN, *EXPERIMENTS):
-        order.setdefault(configuration.name, len(order))
-    return [known[name] for name in sorted(wanted, key=order.__getitem__)]
+    return [known[name] for name in known if name in wanted]

@@ -23,7 +23,7 @@ In a test::
         exporter = OTLPSpanExporter(endpoint=receiver.grpc_endpoint, insecure=True)
         ...
         spans = receiver.wait_for_spans(2, timeout=5)
-        points = receiver.wait_for_metrics(lambda points: len(points) >= 1)
+        orders = receiver.wait_for_metrics(("checkout", "orders"), timeout=5)
 
 What it deliberately does not do, and a real Collector and backend (Jaeger,
 Grafana Tempo, ...) do:

@@ -45,6 +45,11 @@ class ReceivedSpan:
         # A clock going backwards on the sender must not yield negative durations.
         return max(self.end_ns - self.start_ns, 0)
 
+    @property
+    def label(self) -> str:
+        """How messages name a span: ``service_b SERVER 'GET /service_b'``."""
+        return f"{self.service_name or '(no service)'} {self.kind} {self.name!r}"
+
 
 @dataclass(frozen=True)
 class Exemplar:

@@ -47,14 +47,10 @@ def open_ends(spans: Sequence[ReceivedSpan]) -> tuple[str, ...]:
     ends = []
     for span in spans:
         if span.parent_span_id and span.parent_span_id not in span_ids:
-            ends.append(f"{_label(span)}: parent {span.parent_span_id} not arrived")
+            ends.append(f"{span.label}: parent {span.parent_span_id} not arrived")
         if span.kind == "CLIENT" and span.span_id not in parent_ids:
-            ends.append(f"{_label(span)}: no child arrived from the service it called")
+            ends.append(f"{span.label}: no child arrived from the service it called")
     return tuple(ends)
-
-
-def _label(span: ReceivedSpan) -> str:
-    return f"{span.service_name or '(no service)'} {span.kind} {span.name!r}"
 
 
 class QuietTraceTracker:

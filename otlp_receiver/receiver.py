@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from types import TracebackType
 
@@ -31,6 +31,7 @@ from otlp_receiver.model import (
     Signal,
     Transport,
     group_by_trace,
+    latest_points,
 )
 from otlp_receiver.store import TelemetryStore
 from otlp_receiver.waterfall import DEFAULT_BAR_WIDTH, render_waterfall
@@ -43,7 +44,6 @@ _CONNECTABLE_HOST = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}
 
 ExportListener = Callable[[ExportRecord, list[ReceivedSpan], list[MetricPoint]], None]
 TracePredicate = Callable[[list[ReceivedSpan]], bool]
-PointsPredicate = Callable[[list[MetricPoint]], bool]
 
 logger = logging.getLogger(__name__)
 
@@ -231,26 +231,30 @@ class OtlpReceiver:
         return trace_spans
 
     def wait_for_metrics(
-        self, predicate: PointsPredicate, timeout: float = DEFAULT_TIMEOUT
+        self, *metrics: tuple[str, str], timeout: float = DEFAULT_TIMEOUT
     ) -> list[MetricPoint]:
-        """Block until ``predicate(points)`` holds for the points received so
-        far; return them.
+        """Block until each ``(service name, metric name)`` has a point; return
+        the newest point of every series of those metrics, in the order named.
 
-        Raises TimeoutError, naming the metrics that did arrive, after
+        Raises TimeoutError, naming what is missing and what arrived, after
         ``timeout`` seconds.
         """
-        # A tuple, so that an empty list the predicate accepts still counts.
-        found = self._store.wait_until_points(
-            lambda points: (points,) if predicate(points) else None, timeout
-        )
+        wanted = list(dict.fromkeys(metrics))
+
+        def newest(points: list[MetricPoint]) -> tuple[list[MetricPoint]] | None:
+            found = [p for p in latest_points(points) if _metric(p) in wanted]
+            if {_metric(point) for point in found} != set(wanted):
+                return None
+            # A tuple, so that nothing asked for and nothing found still counts.
+            return (sorted(found, key=lambda point: wanted.index(_metric(point))),)
+
+        found = self._store.wait_until_points(newest, timeout)
         if found is None:
-            arrived = dict.fromkeys(
-                f"{point.service_name or 'no service'} {point.name}"
-                for point in self.metric_points()
-            )
+            arrived = dict.fromkeys(map(_metric, self.metric_points()))
+            missing = [metric for metric in wanted if metric not in arrived]
             raise TimeoutError(
-                f"the metrics waited for did not arrive within {timeout}s; "
-                f"arrived: {', '.join(arrived) or 'none'}"
+                f"no {_listed(missing)} within {timeout}s; "
+                f"arrived: {_listed(arrived) or 'no metrics'}"
             )
         return found[0]
 
@@ -340,3 +344,11 @@ def _describe(spans: Sequence[ReceivedSpan]) -> str:
     )
     more = len(spans) - _LISTED_SPANS_IN_ERRORS
     return f": {listed}" + (f" and {more} more" if more > 0 else "")
+
+
+def _metric(point: MetricPoint) -> tuple[str, str]:
+    return point.service_name, point.name
+
+
+def _listed(metrics: Iterable[tuple[str, str]]) -> str:
+    return ", ".join(f"{service or 'no service'} {name}" for service, name in metrics)

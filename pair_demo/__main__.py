@@ -1,10 +1,10 @@
 """``python -m pair_demo`` (``make demo``): the tutorial's pair, one connected trace.
 
 Its stages, one ``==>`` line each, are walked through in docs/onboarding.md.
-Exit code 0 means the trace arrived whole: five spans, one trace, every parent
-present, in the expected chain. 1 means it did not, or a stage failed; 128 plus
-the signal number means it was interrupted. Every process the demo started is
-stopped in each case.
+Exit code 0 means the trace arrived whole (five spans, one trace, every parent
+present, in the expected chain) and each request duration came with an exemplar
+in it. 1 means not, or a stage failed; 128 plus the signal number means it was
+interrupted. Every process the demo started is stopped in each case.
 """
 
 from __future__ import annotations
@@ -19,8 +19,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from types import FrameType
 
-from otlp_receiver import OtlpReceiver, ReceivedSpan
-from pair_demo.trace_check import PAIR_CHAIN, find_problems, root_span
+from otlp_receiver import OtlpReceiver, ReceivedSpan, metric_lines
+from pair_demo.trace_check import PAIR_CHAIN, PAIR_DURATIONS, find_problems
 from pair_demo.traceparent import crossed_header
 from service_harness.environment import tracing_environment
 from service_harness.health import ServiceNotHealthy
@@ -36,6 +36,8 @@ from service_harness.projects import (
 )
 
 TRACE_TIMEOUT = 20.0
+# Each service sends its metrics as it stops; that export is done when it exits.
+METRICS_TIMEOUT = 10.0
 
 
 class StopRequested(KeyboardInterrupt):
@@ -123,7 +125,8 @@ def wait_for_trace(receiver: OtlpReceiver, processor: str) -> list[ReceivedSpan]
         return receiver.spans()
 
 
-def show_trace(receiver: OtlpReceiver, spans: list[ReceivedSpan]) -> None:
+def show_trace(receiver: OtlpReceiver, spans: list[ReceivedSpan]) -> str | None:
+    """Print the header that crossed, the waterfall and the trace id; return it."""
     crossed = crossed_header(spans)
     if crossed is None:
         stage("no service_b SERVER span has a service_a CLIENT parent: no traceparent")
@@ -136,13 +139,33 @@ def show_trace(receiver: OtlpReceiver, spans: list[ReceivedSpan]) -> None:
         detail(f"traceparent: {crossed.header}")
     stage("waterfall")
     detail(receiver.render() if spans else "(no spans)")
-    root = root_span(spans)
-    if root is not None:
-        stage(f"trace id {root.trace_id}")
+    trace_ids = {span.trace_id for span in spans}
+    trace_id = trace_ids.pop() if len(trace_ids) == 1 else None
+    if trace_id is not None:
+        stage(f"trace id {trace_id}")
+    return trace_id
+
+
+def show_metrics(receiver: OtlpReceiver, trace_id: str | None) -> list[str]:
+    """Print the pair's request durations, each saying whether its exemplar is
+    in the trace above; return what falls short."""
+    try:
+        points = receiver.wait_for_metrics(*PAIR_DURATIONS, timeout=METRICS_TIMEOUT)
+    except TimeoutError as error:
+        stage(f"the metrics are not complete: {error}")
+        return [f"metrics: {error}"]
+    stage("request durations, sent at the stop; an exemplar is a request counted")
+    problems = []
+    for line, point in zip(metric_lines(points), points, strict=True):
+        joined = point.exemplar_trace_id == trace_id
+        detail(f"{line} ({'the' if joined else 'NOT the'} trace above)")
+        if not joined:
+            problems.append(f"{point.service_name} {point.name}: no exemplar in it")
+    return problems
 
 
 def run_pair(args: argparse.Namespace, baked: BakedPair, scratch: Path) -> list[str]:
-    """Run the pair against a fresh receiver; return the trace's problems."""
+    """Run the pair against a fresh receiver; return what fell short."""
     receiver = start_receiver(args.protocol)
     try:
         options = PairOptions(
@@ -158,10 +181,11 @@ def run_pair(args: argparse.Namespace, baked: BakedPair, scratch: Path) -> list[
             answer = pair.call_service_a()
             stage(f"service_a answered HTTP {answer.status}:")
             detail(json.dumps(answer.body, indent=2))
-            show_trace(receiver, wait_for_trace(receiver, args.processor))
-            stage("stopping the services (each flushes its last spans)")
+            trace_id = show_trace(receiver, wait_for_trace(receiver, args.processor))
+            stage("stopping the services (each flushes its last spans and metrics)")
         # After the stop every span has been flushed, so late extras show up too.
         problems = find_problems(receiver.spans()) + pair.stop_problems
+        problems += show_metrics(receiver, trace_id)
     finally:
         receiver.stop()
         stage("local OTLP receiver stopped")
@@ -170,7 +194,7 @@ def run_pair(args: argparse.Namespace, baked: BakedPair, scratch: Path) -> list[
 
 def report_verdict(problems: list[str]) -> int:
     if problems:
-        stage("the trace is NOT whole:")
+        stage("the trace is NOT whole, or its metrics do NOT point at it:")
         detail("\n".join(f"- {problem}" for problem in problems))
         return 1
     stage(f"the trace is whole: {len(PAIR_CHAIN)} spans, one trace, every parent")

@@ -29,10 +29,6 @@ class CrossedHeader:
     server: ReceivedSpan
 
 
-def format_traceparent(trace_id: str, parent_span_id: str) -> str:
-    return f"{VERSION}-{trace_id}-{parent_span_id}-{SAMPLED_FLAGS}"
-
-
 def crossed_header(spans: Sequence[ReceivedSpan]) -> CrossedHeader | None:
     """The first client-to-server hop between two services, or None."""
     by_id = {span.span_id: span for span in spans}
@@ -44,6 +40,6 @@ def crossed_header(spans: Sequence[ReceivedSpan]) -> CrossedHeader | None:
             and client.kind == "CLIENT"
             and client.service_name != server.service_name
         ):
-            header = format_traceparent(server.trace_id, client.span_id)
+            header = f"{VERSION}-{server.trace_id}-{client.span_id}-{SAMPLED_FLAGS}"
             return CrossedHeader(header=header, client=client, server=server)
     return None

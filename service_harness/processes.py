@@ -126,9 +126,9 @@ def _wait_until_gone(pids: Sequence[int], timeout: float) -> None:
 
 def pid_is_alive(pid: int) -> bool:
     """True while ``pid`` runs; a zombie (ended, not yet reaped) counts as gone."""
-    state = _proc_state(pid)
-    if state is not None:
-        return state != "Z"
+    fields = stat_fields(pid)
+    if fields is not None:
+        return fields[0] != "Z"
     if PROC.is_dir():
         return False
     try:
@@ -154,11 +154,6 @@ def group_members(pgid: int) -> list[int]:
         if fields is not None and fields[0] != "Z" and int(fields[2]) == pgid:
             members.append(int(entry.name))
     return sorted(members)
-
-
-def _proc_state(pid: int) -> str | None:
-    fields = stat_fields(pid)
-    return None if fields is None else fields[0]
 
 
 def stat_fields(pid: int) -> list[str] | None:

@@ -981,8 +981,18 @@ def test_sdk_metrics_arrive_with_names_units_attributes_counts_and_span_exemplar
     )
     provider.force_flush()
 
-    points = receiver.wait_for_metrics(lambda points: len(points) >= 3, WAIT_SECONDS)
+    points = receiver.wait_for_metrics(
+        ("checkout", "http.server.request.duration"),
+        ("checkout", "http.server.active_requests"),
+        ("checkout", "queue.depth"),
+        timeout=WAIT_SECONDS,
+    )
     by_name = {point.name: point for point in points}
+    assert list(by_name) == [
+        "http.server.request.duration",
+        "http.server.active_requests",
+        "queue.depth",
+    ]
     duration = by_name["http.server.request.duration"]
     trace_id, span_id = hex_ids(span)
     assert (duration.kind, duration.unit) == ("histogram", "s")
@@ -1040,30 +1050,41 @@ def test_the_newest_cumulative_point_of_each_series_holds_the_total(
     orders.add(5, {"shop": "south"})
     provider.force_flush()
 
-    points = receiver.wait_for_metrics(lambda points: len(points) >= 3, WAIT_SECONDS)
+    newest = receiver.wait_for_metrics(("checkout", "orders"), timeout=WAIT_SECONDS)
 
+    points = receiver.metric_points()
     assert [(p.attributes["shop"], p.value) for p in points] == [
         ("north", 1),
         ("north", 3),
         ("south", 5),
     ]
-    assert [(p.attributes["shop"], p.value) for p in latest_points(points)] == [
+    assert latest_points(points) == newest
+    assert [(p.attributes["shop"], p.value) for p in newest] == [
         ("north", 3),
         ("south", 5),
     ]
 
 
-def test_wait_for_metrics_times_out_naming_the_metrics_that_arrived(
+def test_wait_for_metrics_times_out_naming_what_is_missing_and_what_arrived(
     receiver: OtlpReceiver, meter_provider: MakeMeterProvider
 ) -> None:
     provider = meter_provider(make_metric_exporter(receiver, "http"), "checkout")
     provider.get_meter("tests.otlp_receiver").create_counter("orders").add(1)
     provider.force_flush()
 
+    receiver.wait_for_metrics(("checkout", "orders"), timeout=WAIT_SECONDS)
+
     started = time.monotonic()
-    with pytest.raises(TimeoutError, match="within 0.3s; arrived: checkout orders$"):
+    with pytest.raises(
+        TimeoutError,
+        match=r"^no checkout refunds, billing orders within 0.3s; "
+        "arrived: checkout orders$",
+    ):
         receiver.wait_for_metrics(
-            lambda points: any(p.name == "refunds" for p in points), timeout=0.3
+            ("checkout", "orders"),
+            ("checkout", "refunds"),
+            ("billing", "orders"),
+            timeout=0.3,
         )
     assert time.monotonic() - started < 2
 

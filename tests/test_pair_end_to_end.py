@@ -23,7 +23,13 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
 
+import pair_demo.__main__ as demo
 from otlp_receiver import OtlpReceiver, ReceivedSpan
 from otlp_receiver.model import group_by_trace
 from pair_demo.trace_check import PAIR_CHAIN, find_problems
@@ -412,7 +418,7 @@ def test_a_service_given_no_port_gets_another_when_its_free_port_is_taken(
 # the demo command
 
 
-def test_the_demo_command_shows_one_whole_trace_and_leaves_nothing_running() -> None:
+def test_demo_shows_a_whole_trace_its_metrics_and_leaves_nothing_running() -> None:
     result = subprocess.run(
         [
             sys.executable,
@@ -445,9 +451,71 @@ def test_the_demo_command_shows_one_whole_trace_and_leaves_nothing_running() -> 
         ("service_b", "GET /service_b"),
     ]:
         assert re.search(rf"^ +{service} +\s*{span} +SERVER", output, re.MULTILINE)
+    for service, metric, series in [
+        ("service_a", "server", "GET /service_a 200"),
+        ("service_a", "client", r"GET 127\.0\.0\.1 \d+ 200"),
+        ("service_b", "server", "GET /service_b 200"),
+    ]:
+        line = (
+            rf"^    {service} +http\.{metric}\.request\.duration +{series} +count 1 +"
+            rf"mean \d+\.\d{{3}} ms +exemplar → trace {trace_id[1]} "
+            r"\(the trace above\)$"
+        )
+        assert re.search(line, output, re.MULTILINE), output
     assert len(pids) >= 2
     assert [pid for pid in pids if pid_is_alive(pid)] == []
     assert scratch is not None and not Path(scratch[1]).exists()
+
+
+# the demo's metrics, from real SDK exports
+
+
+def export_durations(receiver: OtlpReceiver, service: str, *metrics: str) -> str:
+    """One duration per metric recorded inside one span, as the services record
+    them, exported over OTLP as they stop; returns the span's trace id."""
+    exporter = OTLPMetricExporter(endpoint=receiver.grpc_endpoint, insecure=True)
+    reader = PeriodicExportingMetricReader(exporter, export_interval_millis=600_000)
+    resource = Resource.create({"service.name": service})
+    provider = MeterProvider([reader], resource=resource)
+    with TracerProvider().get_tracer("test").start_as_current_span("request") as span:
+        for metric in metrics:
+            provider.get_meter("test").create_histogram(metric, unit="s").record(0.01)
+    provider.shutdown()
+    return format(span.get_span_context().trace_id, "032x")
+
+
+SERVER, CLIENT = "http.server.request.duration", "http.client.request.duration"
+
+
+def test_the_demo_marks_and_reports_a_duration_whose_exemplar_is_in_another_trace(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with OtlpReceiver(http_port=None) as receiver:
+        trace_id = export_durations(receiver, "service_a", SERVER, CLIENT)
+        other_trace_id = export_durations(receiver, "service_b", SERVER)
+
+        problems = demo.show_metrics(receiver, trace_id)
+    printed = capsys.readouterr().out
+
+    assert problems == [f"service_b {SERVER}: no exemplar in it"]
+    assert f"{trace_id} (the trace above)" in printed
+    assert printed.count("(the trace above)") == 2
+    assert f"{other_trace_id} (NOT the trace above)" in printed
+
+
+def test_the_demo_reports_metrics_that_did_not_arrive_within_its_bound(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(demo, "METRICS_TIMEOUT", 0.2)
+    with OtlpReceiver(http_port=None) as receiver:
+        trace_id = export_durations(receiver, "service_a", SERVER, CLIENT)
+
+        problems = demo.show_metrics(receiver, trace_id)
+
+    assert problems == [
+        f"metrics: no service_b {SERVER} within 0.2s; "
+        f"arrived: service_a {SERVER}, service_a {CLIENT}"
+    ]
 
 
 # trace_check, on hand-made spans
@@ -495,7 +563,18 @@ def test_trace_check_reports_a_lost_span_and_the_orphan_it_leaves() -> None:
     problems = find_problems(spans)
 
     assert "expected 5 spans, got 4" in problems
-    assert any("'GET /service_b'" in p and "never arrived" in p for p in problems)
+    assert f"service_b SERVER 'GET /service_b': parent {3:016x} not arrived" in problems
+
+
+def test_trace_check_reports_a_client_span_whose_callee_sent_nothing() -> None:
+    spans = hand_made_chain()[:3]  # service_b's half never arrived
+
+    problems = find_problems(spans)
+
+    assert (
+        "service_a CLIENT 'GET': no child arrived from the service it called"
+        in problems
+    )
 
 
 def test_trace_check_reports_two_traces_when_the_context_did_not_cross() -> None:
