@@ -154,7 +154,7 @@ def show_metrics(receiver: OtlpReceiver, trace_id: str | None) -> list[str]:
     except TimeoutError as error:
         stage(f"the metrics are not complete: {error}")
         return [f"metrics: {error}"]
-    stage("request durations, sent at the stop; an exemplar is a request counted")
+    stage("request durations each service sent as it stopped, and their exemplars:")
     problems = []
     for line, point in zip(metric_lines(points), points, strict=True):
         joined = point.exemplar_trace_id == trace_id
