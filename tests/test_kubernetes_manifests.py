@@ -20,6 +20,8 @@ from stack_wiring import (
     enabled_features,
     listen_port,
     metrics_url_to_prometheus,
+    promql_blocks,
+    promql_names,
     single_flag,
 )
 
@@ -31,6 +33,7 @@ OTLP_PORTS = {"grpc": 4317, "http/protobuf": 4318}
 DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
 EXAMPLES_DIR = TEMPLATE_DIR / "examples"
 EXAMPLE_MANIFESTS = EXAMPLES_DIR / "k8s"
+KUBERNETES_GUIDE = TEMPLATE_DIR / "docs" / "kubernetes.md"
 COLLECTOR_CONFIG = (
     TEMPLATE_DIR / "{{cookiecutter.project_slug}}" / "otel-collector-config.yaml"
 )
@@ -468,3 +471,17 @@ def test_prometheus_probes_its_ready_and_healthy_endpoints(prometheus_container)
         "port": port["name"],
     }
     assert "memory" in prometheus_container["resources"]["limits"]
+
+
+def test_the_guides_promql_parses_and_groups_the_translated_histogram(examples):
+    (query,) = promql_blocks(KUBERNETES_GUIDE.read_text())
+    config = yaml.safe_load(
+        examples[("ConfigMap", "prometheus")]["data"]["prometheus.yml"]
+    )
+
+    named = promql_names(query)
+
+    assert config["otlp"]["translation_strategy"] == "UnderscoreEscapingWithSuffixes"
+    assert named["errors"] == []
+    assert named["metrics"] == ["http_server_request_duration_seconds_bucket"]
+    assert named["groupingLabels"] == ["le", "job", "http_route"]
