@@ -27,7 +27,6 @@ from stack_wiring import (
     component_type,
     enabled_features,
     listen_port,
-    metrics_exporters,
     metrics_url_to_prometheus,
     promql_blocks,
     promql_names,
@@ -465,9 +464,6 @@ def test_the_metrics_pipeline_only_limits_memory_and_batches_so_exemplars_surviv
 
     assert metrics["receivers"] == ["otlp"]
     assert metrics["processors"] == ["memory_limiter", "batch"]
-    assert "otlp_http" in {
-        component_type(name) for name in metrics_exporters(collector_config)
-    }
 
 
 @pytest.mark.parametrize("which", ["project", "pair"])
@@ -554,9 +550,17 @@ def test_prometheus_names_otlp_metrics_the_way_the_readme_queries_them(
         "functions": ["histogram_quantile", "sum", "rate"],
     }
     assert f"query_exemplars?query={named['metrics'][0]}" in section
-    assert not {"service.name", "service.instance.id"} & set(
-        otlp["promote_resource_attributes"]
-    ), "already the job and instance labels of every series"
+
+
+def test_prometheus_promotes_no_attribute_that_is_already_job_or_instance(
+    prometheus_config,
+):
+    promoted = set(prometheus_config["otlp"]["promote_resource_attributes"])
+
+    # Prometheus makes service.name the job label and service.instance.id the
+    # instance label of every series it takes over OTLP.
+    assert promoted
+    assert not {"service.name", "service.namespace", "service.instance.id"} & promoted
 
 
 def test_the_promql_check_reports_a_malformed_query():
