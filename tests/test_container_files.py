@@ -1,12 +1,15 @@
-"""The container wiring no linter sees: Dockerfile, lock, compose files, collector.
+"""The container wiring no linter sees: Dockerfile, lock, compose files, collector,
+Prometheus.
 
 hadolint and the compose-spec schema (tests/test_linters.py) check each file on
 its own. These tests check what makes them work together: the dependency layer
 comes from requirements.lock before any source, the lock pins exactly what the
 answers install, for the Python the image runs; every compose port answers on
 loopback only, no downstream URL is a container's own loopback, the collector
-has the memory limit its memory_limiter is a share of, and every file names the
-same pinned images.
+has the memory limit its memory_limiter is a share of, sends traces to Jaeger
+and metrics to a Prometheus that takes OTLP and keeps exemplars, and every file
+names the same pinned images. No container engine runs here: parsing the files
+is the check.
 """
 
 import importlib.metadata
@@ -19,6 +22,16 @@ import tomllib
 import yaml
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
+from stack_wiring import (
+    PROMETHEUS_OTLP_METRICS_PATH,
+    component_type,
+    enabled_features,
+    listen_port,
+    metrics_url_to_prometheus,
+    promql_blocks,
+    promql_names,
+    single_flag,
+)
 
 from service_harness.matrix import CODE_VARIANTS, combination_id
 from service_harness.projects import TEMPLATE_DIR
@@ -29,6 +42,12 @@ EXACT_VERSION_TAG = re.compile(r":v?\d+\.\d+\.\d+[\w.-]*$")
 LOOPBACK_HOSTS = {"localhost", "::1"}
 EXAMPLES_DIR = TEMPLATE_DIR / "examples"
 PAIR_COMPOSE = EXAMPLES_DIR / "docker-compose.pair.yml"
+TEMPLATE_PROJECT = TEMPLATE_DIR / "{{cookiecutter.project_slug}}"
+IMAGES = (
+    "jaegertracing/jaeger",
+    "otel/opentelemetry-collector-contrib",
+    "prom/prometheus",
+)
 
 
 @pytest.fixture(scope="module", params=CODE_VARIANTS, ids=combination_id)
@@ -93,8 +112,18 @@ def collector_config(baked):
 
 
 @pytest.fixture(scope="module")
+def prometheus_config(baked):
+    _, project_dir = baked
+    return yaml.safe_load((project_dir / "prometheus.yml").read_text())
+
+
+@pytest.fixture(scope="module")
 def pair() -> dict:
     return yaml.safe_load(PAIR_COMPOSE.read_text())
+
+
+def stack(which: str, compose: dict, pair: dict) -> dict:
+    return compose if which == "project" else pair
 
 
 def test_dependencies_are_built_from_the_lock_before_the_source_is_copied(
@@ -314,7 +343,7 @@ def test_compose_dependencies_name_defined_services_and_healthy_ones_have_a_chec
                 assert "healthcheck" in services[dependency], dependency
 
 
-def test_compose_health_checks_probe_healthz_and_jaegers_health_extension(
+def test_compose_health_checks_probe_healthz_and_the_backends_health_endpoints(
     compose, baked
 ):
     _, project_dir = baked
@@ -322,9 +351,11 @@ def test_compose_health_checks_probe_healthz_and_jaegers_health_extension(
 
     service_check = " ".join(services[project_dir.name]["healthcheck"]["test"])
     jaeger_check = " ".join(services["jaeger"]["healthcheck"]["test"])
+    prometheus_check = " ".join(services["prometheus"]["healthcheck"]["test"])
 
     assert f"http://127.0.0.1:{PORT_ANSWER}/healthz" in service_check
     assert "http://127.0.0.1:13133/status" in jaeger_check
+    assert "http://127.0.0.1:9090/-/ready" in prometheus_check
 
 
 def test_compose_mounts_the_collector_config_where_the_collector_reads_it(
@@ -368,15 +399,16 @@ def test_every_image_is_pinned_and_the_same_release_in_every_file(compose, pair)
     images = k8s_images + compose_images
 
     assert all(image_is_pinned(image) for image in images), images
-    assert len({image.split(":")[0] for image in images}) == 2
-    assert len(set(images)) == 2, "one release of each image, everywhere"
+    assert {image.split(":")[0] for image in images} == set(IMAGES)
+    assert len(set(images)) == len(IMAGES), "one release of each image, everywhere"
     assert any(image.startswith("jaegertracing/jaeger:2.") for image in images)
+    assert any(image.startswith("prom/prometheus:v3.") for image in images)
 
 
 def test_collector_pipelines_use_only_components_it_defines(collector_config):
     pipelines = collector_config["service"]["pipelines"]
 
-    assert "traces" in pipelines
+    assert {"traces", "metrics"} <= set(pipelines)
     for name, pipeline in pipelines.items():
         for kind in ("receivers", "processors", "exporters"):
             for component in pipeline.get(kind, []):
@@ -411,6 +443,154 @@ def test_collector_exports_to_jaeger_by_its_compose_name_over_plaintext_otlp(
     assert exporters[to_jaeger]["endpoint"] == "jaeger:4317"
     assert exporters[to_jaeger]["tls"]["insecure"] is True
     assert "debug" in exporters
+
+
+def test_each_signal_goes_to_its_own_backend(collector_config):
+    pipelines = collector_config["service"]["pipelines"]
+    backends = {
+        signal: {component_type(name) for name in pipeline["exporters"]} - {"debug"}
+        for signal, pipeline in pipelines.items()
+    }
+
+    assert backends == {"traces": {"otlp_grpc"}, "metrics": {"otlp_http"}}
+
+
+def test_the_metrics_pipeline_only_limits_memory_and_batches_so_exemplars_survive(
+    collector_config,
+):
+    """OTLP in and out keeps each point's exemplars; memory_limiter and batch
+    pass points through whole. Any other processor must be checked first."""
+    metrics = collector_config["service"]["pipelines"]["metrics"]
+
+    assert metrics["receivers"] == ["otlp"]
+    assert metrics["processors"] == ["memory_limiter", "batch"]
+
+
+@pytest.mark.parametrize("which", ["project", "pair"])
+def test_collector_sends_metrics_to_prometheus_otlp_receiver_by_name_and_port(
+    which, compose, pair, collector_config
+):
+    services = stack(which, compose, pair)["services"]
+    url = urlsplit(metrics_url_to_prometheus(collector_config))
+    prometheus = services[url.hostname]
+
+    assert url.hostname == "prometheus"
+    assert url.scheme == "http"
+    assert prometheus["image"].startswith("prom/prometheus:")
+    assert url.port == listen_port(prometheus["command"])
+    assert url.path == PROMETHEUS_OTLP_METRICS_PATH
+    assert services["otel-collector"]["depends_on"]["prometheus"] == {
+        "condition": "service_healthy"
+    }
+
+
+@pytest.mark.parametrize("which", ["project", "pair"])
+def test_compose_prometheus_takes_otlp_and_keeps_exemplars(which, compose, pair):
+    command = stack(which, compose, pair)["services"]["prometheus"]["command"]
+
+    assert "--web.enable-otlp-receiver" in command
+    assert "exemplar-storage" in enabled_features(command)
+
+
+@pytest.mark.parametrize("which", ["project", "pair"])
+def test_compose_publishes_prometheus_on_its_listen_port(which, compose, pair):
+    prometheus = stack(which, compose, pair)["services"]["prometheus"]
+    port = listen_port(prometheus["command"])
+
+    assert prometheus["ports"] == [f"127.0.0.1:{port}:{port}"]
+
+
+@pytest.mark.parametrize("which", ["project", "pair"])
+def test_compose_mounts_prometheus_config_and_storage_where_its_flags_read_them(
+    which, compose, pair, baked
+):
+    _, project_dir = baked
+    file = stack(which, compose, pair)
+    prometheus = file["services"]["prometheus"]
+    config_mount, data_mount = prometheus["volumes"]
+    source, target, mode = config_mount.split(":")
+    volume, data_target = data_mount.split(":")
+
+    if which == "project":
+        assert (project_dir / source).is_file()
+    else:
+        assert Path(source).parts[:2] == ("service_b", "prometheus.yml")
+        assert (TEMPLATE_PROJECT / Path(source).name).is_file()
+    assert mode == "ro"
+    assert single_flag(prometheus["command"], "config.file") == target
+    assert single_flag(prometheus["command"], "storage.tsdb.path") == data_target
+    assert volume in file["volumes"]
+
+
+def test_prometheus_keeps_a_bounded_history(prometheus_config):
+    retention = prometheus_config["storage"]["tsdb"]["retention"]
+
+    assert re.fullmatch(r"\d+[hd]", retention["time"]), retention
+    assert re.fullmatch(r"\d+[MG]B", retention["size"]), retention
+    assert prometheus_config["storage"]["exemplars"]["max_exemplars"] > 0
+
+
+def test_prometheus_names_otlp_metrics_the_way_the_readme_queries_them(
+    prometheus_config, baked
+):
+    _, project_dir = baked
+    otlp = prometheus_config["otlp"]
+    section = readme_section(project_dir, "## From a slow request to its trace")
+    (query,) = promql_blocks(section)
+
+    named = promql_names(query)
+
+    # Under this strategy dots become underscores and a histogram in seconds
+    # gets _seconds; the README was written for it.
+    assert otlp["translation_strategy"] == "UnderscoreEscapingWithSuffixes"
+    assert named == {
+        "errors": [],
+        "metrics": ["http_server_request_duration_seconds_bucket"],
+        "groupingLabels": ["le", "http_route"],
+        "functions": ["histogram_quantile", "sum", "rate"],
+    }
+    assert f"query_exemplars?query={named['metrics'][0]}" in section
+
+
+def test_prometheus_promotes_no_attribute_that_is_already_job_or_instance(
+    prometheus_config,
+):
+    promoted = set(prometheus_config["otlp"]["promote_resource_attributes"])
+
+    # Prometheus makes service.name the job label and service.instance.id the
+    # instance label of every series it takes over OTLP.
+    assert promoted
+    assert not {"service.name", "service.namespace", "service.instance.id"} & promoted
+
+
+def test_the_promql_check_reports_a_malformed_query():
+    named = promql_names("sum by (le (rate(http_requests_total[5m])")
+
+    assert named["errors"]
+    assert named["metrics"] == ["http_requests_total"]
+
+
+def test_the_readme_links_the_ports_compose_publishes(compose, baked):
+    _, project_dir = baked
+    section = readme_section(project_dir, "## From a slow request to its trace")
+    published = {
+        name: int(service["ports"][0].split(":")[1])
+        for name, service in compose["services"].items()
+        if name in ("jaeger", "prometheus")
+    }
+
+    assert f"http://127.0.0.1:{published['prometheus']}/query" in section
+    assert (
+        f"http://127.0.0.1:{published['prometheus']}/api/v1/query_exemplars" in section
+    )
+    assert f"http://127.0.0.1:{published['jaeger']}/trace/" in section
+
+
+def readme_section(project_dir: Path, heading: str) -> str:
+    text = (project_dir / "README.md").read_text()
+    start = text.index(f"\n{heading}\n")
+    end = text.find("\n## ", start + len(heading))
+    return text[start : end if end != -1 else len(text)]
 
 
 # The tutorial's pair in containers: examples/docker-compose.pair.yml.

@@ -67,7 +67,7 @@ def spans_of_one_call(receiver: OtlpReceiver) -> dict[str, object]:
     trace = receiver.wait_for_trace(
         predicate=lambda spans: (
             any(s.name == f"{SLUG}_operation" for s in spans)
-            and any(s.kind == "CLIENT" for s in spans)
+            and {"CLIENT", "SERVER"} <= {s.kind for s in spans}
         ),
         timeout=10,
     )

@@ -49,12 +49,15 @@ def tracing_env(protocol: str, processor: str, endpoint: str) -> dict[str, str]:
     return {
         **tracing_environment(protocol, endpoint, processor),
         # Export within half a second, so the tests see an outage without
-        # waiting out the default five-second batch delay.
+        # waiting out the default five-second batch delay or 60-second metric
+        # interval: both signals face each fault.
         "OTEL_BSP_SCHEDULE_DELAY": "500",
+        "OTEL_METRIC_EXPORT_INTERVAL": "500",
     }
 
 
 OUTAGE_LINE = "tracing: cannot export spans"
+METRICS_OUTAGE_LINE = "metrics: cannot export metric points"
 
 
 def wait_for_log_line(service, text: str, timeout: float) -> bool:
@@ -93,11 +96,13 @@ def test_collector_down_from_the_start_slows_no_request(
         sequential = drive(service.port, "/", 200, concurrency=1)
         reported = wait_for_log_line(service, OUTAGE_LINE, timeout=10)
         concurrent = drive(service.port, "/", 200, concurrency=8)
+        reported &= wait_for_log_line(service, METRICS_OUTAGE_LINE, timeout=10)
         log = service.log()
 
     assert_both_loads_unharmed(figures, sequential, concurrent)
     assert reported, log[-3000:]
     assert log.count(OUTAGE_LINE) == 1, log[-3000:]
+    assert log.count(METRICS_OUTAGE_LINE) == 1, log[-3000:]
     assert "Traceback" not in log
 
 

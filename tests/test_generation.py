@@ -205,4 +205,4 @@ def test_the_readmes_own_route_example_works_as_written(baked_code_variant, tmp_
     assert [c.returncode for c in checks] == [0, 0, 0], [
         c.stdout + c.stderr for c in checks
     ]
-    assert "1 passed" in checks[2].stdout
+    assert "2 passed" in checks[2].stdout

@@ -3,8 +3,10 @@
 kubernetes-validate --strict (tests/test_linters.py) checks each manifest against
 the API's schema. These tests check what makes the manifests work together:
 service_a finds service_b by its Service name, every service's exporter reaches
-the collector examples/k8s ships and that collector reaches Jaeger, every pod
+the collector examples/k8s ships and that collector reaches Jaeger with traces
+and Prometheus (OTLP receiver and exemplar storage on) with metrics, every pod
 passes the Pod Security "restricted" profile, and the shutdown numbers add up.
+No cluster runs here: parsing the manifests is the check.
 """
 
 import re
@@ -13,6 +15,15 @@ from urllib.parse import urlsplit
 
 import pytest
 import yaml
+from stack_wiring import (
+    PROMETHEUS_OTLP_METRICS_PATH,
+    enabled_features,
+    listen_port,
+    metrics_url_to_prometheus,
+    promql_blocks,
+    promql_names,
+    single_flag,
+)
 
 from service_harness.matrix import PROTOCOLS
 from service_harness.projects import TEMPLATE_DIR
@@ -22,9 +33,13 @@ OTLP_PORTS = {"grpc": 4317, "http/protobuf": 4318}
 DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
 EXAMPLES_DIR = TEMPLATE_DIR / "examples"
 EXAMPLE_MANIFESTS = EXAMPLES_DIR / "k8s"
+KUBERNETES_GUIDE = TEMPLATE_DIR / "docs" / "kubernetes.md"
 COLLECTOR_CONFIG = (
     TEMPLATE_DIR / "{{cookiecutter.project_slug}}" / "otel-collector-config.yaml"
 )
+PROMETHEUS_CONFIG = TEMPLATE_DIR / "{{cookiecutter.project_slug}}" / "prometheus.yml"
+# Kubernetes quantities and Prometheus sizes alike: powers of 2.
+BINARY_UNITS = {"Ki": 1, "Mi": 2, "Gi": 3, "KB": 1, "MB": 2, "GB": 3}
 # Pod Security "restricted": the volume types it admits.
 RESTRICTED_VOLUME_TYPES = {
     "configMap",
@@ -200,7 +215,7 @@ def test_every_deployment_meets_the_restricted_pod_security_profile(
         doc for (kind, _), doc in examples.items() if kind == "Deployment"
     ]
 
-    assert len(deployments) == 3
+    assert len(deployments) == 4
     for document in deployments:
         pod = document["spec"]["template"]["spec"]
         assert restricted_violations(pod) == [], document["metadata"]["name"]
@@ -352,3 +367,121 @@ def test_the_examples_namespace_enforces_the_restricted_profile(examples):
 
     labels = namespace["metadata"]["labels"]
     assert labels["pod-security.kubernetes.io/enforce"] == "restricted"
+
+
+# The metrics store: examples/k8s/prometheus.yaml.
+
+
+@pytest.fixture(scope="module")
+def prometheus_pod(examples) -> dict:
+    return examples[("Deployment", "prometheus")]["spec"]["template"]["spec"]
+
+
+@pytest.fixture(scope="module")
+def prometheus_container(prometheus_pod) -> dict:
+    (only,) = prometheus_pod["containers"]
+    return only
+
+
+def volume_mounted_at(pod: dict, container: dict, path: str) -> dict:
+    (mount,) = [m for m in container["volumeMounts"] if m["mountPath"] == path]
+    (volume,) = [v for v in pod["volumes"] if v["name"] == mount["name"]]
+    return volume
+
+
+def size_in_bytes(quantity: str) -> int:
+    number, unit = re.fullmatch(r"(\d+)([KMG]i|[KMG]B)", quantity).groups()
+    return int(number) * 1024 ** BINARY_UNITS[unit]
+
+
+def test_collector_exports_metrics_to_the_prometheus_service_examples_ship(
+    examples, collector_config, prometheus_container
+):
+    url = urlsplit(metrics_url_to_prometheus(collector_config))
+    service = examples[("Service", url.hostname)]
+    (port,) = [p for p in service["spec"]["ports"] if p["port"] == url.port]
+    (container_port,) = [
+        p for p in prometheus_container["ports"] if p["name"] == port["targetPort"]
+    ]
+
+    assert url.hostname == "prometheus"
+    assert url.scheme == "http"
+    assert url.path == PROMETHEUS_OTLP_METRICS_PATH
+    assert service["spec"]["selector"].items() <= (
+        examples[("Deployment", "prometheus")]["spec"]["template"]["metadata"][
+            "labels"
+        ].items()
+    )
+    assert container_port["containerPort"] == listen_port(prometheus_container["args"])
+
+
+def test_prometheus_takes_otlp_and_keeps_exemplars(prometheus_container):
+    arguments = prometheus_container["args"]
+
+    assert prometheus_container["image"].startswith("prom/prometheus:v3.")
+    assert "--web.enable-otlp-receiver" in arguments
+    assert "exemplar-storage" in enabled_features(arguments)
+
+
+def test_prometheus_config_map_is_the_config_every_project_carries(examples):
+    config_map = examples[("ConfigMap", "prometheus")]
+    config = yaml.safe_load(config_map["data"]["prometheus.yml"])
+
+    assert config == yaml.safe_load(PROMETHEUS_CONFIG.read_text())
+
+
+def test_prometheus_reads_its_config_map_and_writes_to_a_bounded_empty_dir(
+    prometheus_pod, prometheus_container
+):
+    arguments = prometheus_container["args"]
+    config_file = Path(single_flag(arguments, "config.file"))
+    data_path = single_flag(arguments, "storage.tsdb.path")
+    config_volume = volume_mounted_at(
+        prometheus_pod, prometheus_container, str(config_file.parent)
+    )
+    data_volume = volume_mounted_at(prometheus_pod, prometheus_container, data_path)
+
+    assert config_volume["configMap"]["name"] == "prometheus"
+    assert config_file.name == "prometheus.yml"
+    assert "sizeLimit" in data_volume["emptyDir"]
+
+
+def test_prometheus_retention_fits_in_its_volume(examples, prometheus_pod):
+    config = yaml.safe_load(
+        examples[("ConfigMap", "prometheus")]["data"]["prometheus.yml"]
+    )
+    retention = config["storage"]["tsdb"]["retention"]
+    (data_volume,) = [v for v in prometheus_pod["volumes"] if "emptyDir" in v]
+
+    # Blocks up to the retention size, and room beside them for the WAL.
+    limit = size_in_bytes(data_volume["emptyDir"]["sizeLimit"])
+    assert 0 < size_in_bytes(retention["size"]) <= limit // 2
+    assert retention["time"]
+
+
+def test_prometheus_probes_its_ready_and_healthy_endpoints(prometheus_container):
+    (port,) = prometheus_container["ports"]
+
+    assert prometheus_container["readinessProbe"]["httpGet"] == {
+        "path": "/-/ready",
+        "port": port["name"],
+    }
+    assert prometheus_container["livenessProbe"]["httpGet"] == {
+        "path": "/-/healthy",
+        "port": port["name"],
+    }
+    assert "memory" in prometheus_container["resources"]["limits"]
+
+
+def test_the_guides_promql_parses_and_groups_the_translated_histogram(examples):
+    (query,) = promql_blocks(KUBERNETES_GUIDE.read_text())
+    config = yaml.safe_load(
+        examples[("ConfigMap", "prometheus")]["data"]["prometheus.yml"]
+    )
+
+    named = promql_names(query)
+
+    assert config["otlp"]["translation_strategy"] == "UnderscoreEscapingWithSuffixes"
+    assert named["errors"] == []
+    assert named["metrics"] == ["http_server_request_duration_seconds_bucket"]
+    assert named["groupingLabels"] == ["le", "job", "http_route"]

@@ -64,7 +64,9 @@ def test_each_call_is_timed_inside_its_client_span_which_the_exemplar_names(
     downstream, monkeypatch, tracer_provider, span_exporter, metric_reader
 ):
     # Credentials in the URL, which no metric attribute may carry.
-    monkeypatch.setenv("SERVICE_DOWNSTREAM_URL", downstream.url.replace("//", "//u:S3CRET@"))
+    monkeypatch.setenv(
+        "SERVICE_DOWNSTREAM_URL", downstream.url.replace("//", "//u:S3CRET@")
+    )
     with TestClient(create_app(Settings(), tracer_provider)) as client:
         client.get(EXAMPLE_PATH)
 

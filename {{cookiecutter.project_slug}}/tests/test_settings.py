@@ -357,7 +357,8 @@ def test_http_keeps_an_endpoint_with_a_user_and_password_for_basic_auth(monkeypa
     )
 
     assert (
-        Settings().endpoint('traces') == f"http://alice:{SECRET}@collector:4318/v1/traces"
+        Settings().endpoint("traces")
+        == f"http://alice:{SECRET}@collector:4318/v1/traces"
     )
 
 

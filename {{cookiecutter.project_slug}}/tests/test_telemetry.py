@@ -308,7 +308,8 @@ def test_startup_logs_one_line_naming_where_spans_go_or_whose_provider_it_is(
     (line,) = [m for m in caplog.messages if m.startswith("tracing:")]
     assert line.startswith(
         f"tracing: service.name={service.__name__} exporter=otlp "
-        f"protocol={settings.protocol('traces')} endpoint={settings.endpoint('traces')} "
+        f"protocol={settings.protocol('traces')} "
+        f"endpoint={settings.endpoint('traces')} "
         f"processor={settings.span_processor} sampler=ParentBased"
     )
     assert describe(settings, trace.NoOpTracerProvider()) == (
