@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import IO, Literal
+from typing import IO, Any, Literal
 
 import pytest
 from opentelemetry import metrics, trace
@@ -96,35 +96,31 @@ def receiver() -> Iterator[OtlpReceiver]:
         yield running
 
 
+# Each signal's exporters over gRPC and over HTTP.
+EXPORTERS = {
+    "traces": (GrpcSpanExporter, HttpSpanExporter),
+    "metrics": (GrpcMetricExporter, HttpMetricExporter),
+}
+
+
 def make_exporter(
-    receiver: OtlpReceiver, transport: TransportName, **options: object
-) -> SpanExporter:
+    receiver: OtlpReceiver,
+    transport: TransportName,
+    signal: Literal["traces", "metrics"] = "traces",
+    **options: object,
+) -> Any:
+    grpc_exporter, http_exporter = EXPORTERS[signal]
     if transport == "grpc":
-        return GrpcSpanExporter(
+        return grpc_exporter(
             endpoint=receiver.grpc_endpoint,
             insecure=True,
             timeout=EXPORT_TIMEOUT_SECONDS,
             **options,
         )
-    return HttpSpanExporter(
-        endpoint=receiver.http_endpoint + "/v1/traces",
+    return http_exporter(
+        endpoint=f"{receiver.http_endpoint}/v1/{signal}",
         timeout=EXPORT_TIMEOUT_SECONDS,
         **options,
-    )
-
-
-def make_metric_exporter(
-    receiver: OtlpReceiver, transport: TransportName
-) -> MetricExporter:
-    if transport == "grpc":
-        return GrpcMetricExporter(
-            endpoint=receiver.grpc_endpoint,
-            insecure=True,
-            timeout=EXPORT_TIMEOUT_SECONDS,
-        )
-    return HttpMetricExporter(
-        endpoint=receiver.http_endpoint + "/v1/metrics",
-        timeout=EXPORT_TIMEOUT_SECONDS,
     )
 
 
@@ -975,7 +971,7 @@ def test_span_events_arrive_with_their_attributes():
 def test_sdk_metrics_arrive_with_names_units_attributes_counts_and_span_exemplars(
     receiver: OtlpReceiver, meter_provider: MakeMeterProvider, transport: TransportName
 ) -> None:
-    provider = meter_provider(make_metric_exporter(receiver, transport), "checkout")
+    provider = meter_provider(make_exporter(receiver, transport, "metrics"), "checkout")
     span = record_request_durations(
         provider.get_meter("tests.otlp_receiver"), TracerProvider().get_tracer("t")
     )
@@ -1029,7 +1025,7 @@ def test_the_sdk_metric_exporter_logs_no_error_against_the_receiver(
     transport: TransportName,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    provider = meter_provider(make_metric_exporter(receiver, transport), "checkout")
+    provider = meter_provider(make_exporter(receiver, transport, "metrics"), "checkout")
     provider.get_meter("tests.otlp_receiver").create_counter("orders").add(1)
 
     with caplog.at_level(logging.WARNING, logger="opentelemetry"):
@@ -1042,7 +1038,7 @@ def test_the_sdk_metric_exporter_logs_no_error_against_the_receiver(
 def test_the_newest_cumulative_point_of_each_series_holds_the_total(
     receiver: OtlpReceiver, meter_provider: MakeMeterProvider
 ) -> None:
-    provider = meter_provider(make_metric_exporter(receiver, "grpc"), "checkout")
+    provider = meter_provider(make_exporter(receiver, "grpc", "metrics"), "checkout")
     orders = provider.get_meter("tests.otlp_receiver").create_counter("orders")
     orders.add(1, {"shop": "north"})
     provider.force_flush()
@@ -1068,7 +1064,7 @@ def test_the_newest_cumulative_point_of_each_series_holds_the_total(
 def test_wait_for_metrics_times_out_naming_what_is_missing_and_what_arrived(
     receiver: OtlpReceiver, meter_provider: MakeMeterProvider
 ) -> None:
-    provider = meter_provider(make_metric_exporter(receiver, "http"), "checkout")
+    provider = meter_provider(make_exporter(receiver, "http", "metrics"), "checkout")
     provider.get_meter("tests.otlp_receiver").create_counter("orders").add(1)
     provider.force_flush()
 
