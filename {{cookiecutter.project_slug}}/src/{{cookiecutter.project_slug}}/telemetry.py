@@ -150,22 +150,28 @@ def build_meter_provider(settings: Settings) -> MeterProvider:
     )
 
 
+def destination(settings: Settings, signal: Signal, names: Sequence[str]) -> list[str]:
+    """The exporters named and, for OTLP, its protocol and endpoint (redacted)."""
+    exporters = [name for name in names if name != "none"]
+    parts = [f"exporter={','.join(exporters) or 'none'}"]
+    if "otlp" in exporters:
+        parts.append(f"protocol={settings.protocol(signal)}")
+        parts.append(f"endpoint={redact_url(settings.endpoint(signal))}")
+    return parts
+
+
 def describe(settings: Settings, provider: trace.TracerProvider) -> str:
     """The start-up line that says where spans go and how."""
     if settings.sdk_disabled:
         return "telemetry disabled (OTEL_SDK_DISABLED=true): no spans or metrics"
     if not isinstance(provider, TracerProvider):
         return f"tracing through an externally configured {type(provider).__name__}"
-    exporters = [name for name in settings.traces_exporters if name != "none"]
     parts = [
         f"service.name={provider.resource.attributes.get(SERVICE_NAME)}",
-        f"exporter={','.join(exporters) or 'none'}",
+        *destination(settings, "traces", settings.traces_exporters),
+        f"processor={settings.span_processor}",
+        f"sampler={provider.sampler.get_description()}",
     ]
-    if "otlp" in exporters:
-        parts.append(f"protocol={settings.protocol('traces')}")
-        parts.append(f"endpoint={redact_url(settings.endpoint('traces'))}")
-    parts.append(f"processor={settings.span_processor}")
-    parts.append(f"sampler={provider.sampler.get_description()}")
     return "tracing: " + " ".join(parts)
 
 
@@ -175,13 +181,11 @@ def describe_metrics(settings: Settings, provider: metrics.MeterProvider | None)
         return "metrics: none (OTEL_METRICS_EXPORTER or OTEL_SDK_DISABLED)"
     if not isinstance(provider, MeterProvider):
         return f"metrics through an externally configured {type(provider).__name__}"
-    exporters = [name for name in settings.metrics_exporters if name != "none"]
-    parts = [f"exporter={','.join(exporters)}"]
-    if "otlp" in exporters:
-        parts.append(f"protocol={settings.protocol('metrics')}")
-        parts.append(f"endpoint={redact_url(settings.endpoint('metrics'))}")
-    parts.append(f"every={settings.metric_export_interval / 1000:g}s")
-    parts.append(f"exemplars={settings.exemplar_filter}")
+    parts = [
+        *destination(settings, "metrics", settings.metrics_exporters),
+        f"every={settings.metric_export_interval / 1000:g}s",
+        f"exemplars={settings.exemplar_filter}",
+    ]
     return "metrics: " + " ".join(parts)
 
 
