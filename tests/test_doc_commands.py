@@ -252,6 +252,8 @@ def test_the_pair_by_hand_sections_run_as_written(tmp_path):
 
         # Section 4: the same pair, the receiver standing in for the collector.
         backend = server("backend", as_run(backend_block), fast_batch)
+        # The block starts service_b in the background: both must be up.
+        wait_until_up(backend, ports["8001"], START_TIMEOUT)
         wait_until_up(backend, ports["8000"], START_TIMEOUT)
         with urllib.request.urlopen(f"http://127.0.0.1:{ports['8000']}/service_a") as r:
             assert r.status == 200
