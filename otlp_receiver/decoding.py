@@ -8,7 +8,6 @@ here.
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Iterable
 from typing import Any
 
@@ -20,10 +19,12 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 )
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from opentelemetry.proto.metrics.v1.metrics_pb2 import Exemplar as ProtoExemplar
-from opentelemetry.proto.metrics.v1.metrics_pb2 import Metric
+from opentelemetry.proto.metrics.v1.metrics_pb2 import Metric, NumberDataPoint
+from opentelemetry.proto.resource.v1.resource_pb2 import Resource
 from opentelemetry.proto.trace.v1.trace_pb2 import Span
 
 from otlp_receiver.model import (
+    NUMBER_KINDS,
     SPAN_KINDS,
     STATUS_CODES,
     Exemplar,
@@ -67,32 +68,32 @@ def decode_request(
     request: ExportTraceServiceRequest, transport: Transport
 ) -> list[ReceivedSpan]:
     """Flatten every span of an export request, in the order they were sent."""
-    spans: list[ReceivedSpan] = []
-    for resource_spans in request.resource_spans:
-        resource_attributes = decode_attributes(resource_spans.resource.attributes)
-        service_name = str(resource_attributes.get(SERVICE_NAME_KEY, ""))
-        for scope_spans in resource_spans.scope_spans:
-            for span in scope_spans.spans:
-                spans.append(
-                    _decode_span(
-                        span,
-                        resource_attributes=resource_attributes,
-                        service_name=service_name,
-                        scope_name=scope_spans.scope.name,
-                        transport=transport,
-                    )
-                )
-    return spans
+    return [
+        _decode_span(span, resource_spans.resource, scope_spans.scope.name, transport)
+        for resource_spans in request.resource_spans
+        for scope_spans in resource_spans.scope_spans
+        for span in scope_spans.spans
+    ]
+
+
+def decode_metrics_request(
+    request: ExportMetricsServiceRequest, transport: Transport
+) -> list[MetricPoint]:
+    """Flatten every data point of an export request, in the order they were sent."""
+    return [
+        point
+        for resource_metrics in request.resource_metrics
+        for scope_metrics in resource_metrics.scope_metrics
+        for metric in scope_metrics.metrics
+        for point in _decode_points(metric, resource_metrics.resource, transport)
+    ]
 
 
 def _decode_span(
-    span: Span,
-    *,
-    resource_attributes: dict[str, Any],
-    service_name: str,
-    scope_name: str,
-    transport: Transport,
+    span: Span, resource: Resource, scope_name: str, transport: Transport
 ) -> ReceivedSpan:
+    # Decoded per span, so mutating one span's dict cannot change its siblings'.
+    resource_attributes = decode_attributes(resource.attributes)
     return ReceivedSpan(
         trace_id=span.trace_id.hex(),
         span_id=span.span_id.hex(),
@@ -104,9 +105,8 @@ def _decode_span(
         status=_enum_label(STATUS_CODES, span.status.code),
         status_message=span.status.message,
         attributes=decode_attributes(span.attributes),
-        # Each span gets its own copy so mutating one cannot change its siblings.
-        resource_attributes=copy.deepcopy(resource_attributes),
-        service_name=service_name,
+        resource_attributes=resource_attributes,
+        service_name=str(resource_attributes.get(SERVICE_NAME_KEY, "")),
         scope_name=scope_name,
         transport=transport,
         events=[
@@ -116,63 +116,49 @@ def _decode_span(
     )
 
 
-def decode_metrics_request(
-    request: ExportMetricsServiceRequest, transport: Transport
-) -> list[MetricPoint]:
-    """Flatten every data point of an export request, in the order they were sent."""
-    points: list[MetricPoint] = []
-    for resource_metrics in request.resource_metrics:
-        resource_attributes = decode_attributes(resource_metrics.resource.attributes)
-        for scope_metrics in resource_metrics.scope_metrics:
-            for metric in scope_metrics.metrics:
-                points += _decode_points(metric, resource_attributes, transport)
-    return points
-
-
 def _decode_points(
-    metric: Metric, resource_attributes: dict[str, Any], transport: Transport
+    metric: Metric, resource: Resource, transport: Transport
 ) -> list[MetricPoint]:
     kind = metric.WhichOneof("data")
     if kind is None:
         return []
-    points = []
-    for point in getattr(metric, kind).data_points:
-        # Each kind has its own point message; a field it lacks reads as empty.
-        number = point.WhichOneof("value") if kind in ("sum", "gauge") else None
-        points.append(
-            MetricPoint(
-                name=metric.name,
-                unit=metric.unit,
-                kind=kind,
-                attributes=decode_attributes(point.attributes),
-                time_ns=point.time_unix_nano,
-                service_name=str(resource_attributes.get(SERVICE_NAME_KEY, "")),
-                service_instance_id=str(
-                    resource_attributes.get(SERVICE_INSTANCE_ID_KEY, "")
-                ),
-                value=getattr(point, number) if number else 0.0,
-                count=getattr(point, "count", 0),
-                sum=getattr(point, "sum", 0.0),
-                bucket_counts=tuple(getattr(point, "bucket_counts", ())),
-                explicit_bounds=tuple(getattr(point, "explicit_bounds", ())),
-                exemplars=tuple(
-                    _decode_exemplar(exemplar)
-                    for exemplar in getattr(point, "exemplars", ())
-                ),
-                transport=transport,
-            )
+    resource_attributes = decode_attributes(resource.attributes)
+    # Each kind has its own point message; a field it lacks reads as empty.
+    return [
+        MetricPoint(
+            name=metric.name,
+            unit=metric.unit,
+            kind=kind,
+            attributes=decode_attributes(point.attributes),
+            time_ns=point.time_unix_nano,
+            service_name=str(resource_attributes.get(SERVICE_NAME_KEY, "")),
+            service_instance_id=str(
+                resource_attributes.get(SERVICE_INSTANCE_ID_KEY, "")
+            ),
+            value=_number(point) if kind in NUMBER_KINDS else 0.0,
+            count=getattr(point, "count", 0),
+            sum=getattr(point, "sum", 0.0),
+            bucket_counts=tuple(getattr(point, "bucket_counts", ())),
+            explicit_bounds=tuple(getattr(point, "explicit_bounds", ())),
+            exemplars=tuple(
+                Exemplar(
+                    trace_id=exemplar.trace_id.hex(),
+                    span_id=exemplar.span_id.hex(),
+                    value=_number(exemplar),
+                    time_ns=exemplar.time_unix_nano,
+                )
+                for exemplar in getattr(point, "exemplars", ())
+            ),
+            transport=transport,
         )
-    return points
+        for point in getattr(metric, kind).data_points
+    ]
 
 
-def _decode_exemplar(exemplar: ProtoExemplar) -> Exemplar:
-    number = exemplar.WhichOneof("value")
-    return Exemplar(
-        trace_id=exemplar.trace_id.hex(),
-        span_id=exemplar.span_id.hex(),
-        value=getattr(exemplar, number) if number else 0.0,
-        time_ns=exemplar.time_unix_nano,
-    )
+def _number(message: NumberDataPoint | ProtoExemplar) -> float:
+    # An int or a double, or nothing when the sender left it unset.
+    which = message.WhichOneof("value")
+    return getattr(message, which) if which else 0.0
 
 
 def _enum_label(labels: tuple[str, ...], number: int) -> str:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from otlp_receiver.model import MetricPoint
+from otlp_receiver.model import NUMBER_KINDS, MetricPoint
 
 # In reading order; the other attributes are left out to keep a line short.
 LABEL_KEYS = (
@@ -21,15 +21,11 @@ LABEL_KEYS = (
     "http.response.status_code",
     "error.type",
 )
-COUNTED_KINDS = ("histogram", "exponential_histogram", "summary")
-EXEMPLAR_MARK = "exemplar → trace"
 
 
 def metric_lines(points: Sequence[MetricPoint]) -> list[str]:
     rows = [_cells(point) for point in points]
-    if not rows:
-        return []
-    widths = [max(len(row[column]) for row in rows) for column in range(len(rows[0]))]
+    widths = [max(map(len, column)) for column in zip(*rows, strict=True)]
     return [
         "  ".join(
             cell.ljust(width) for cell, width in zip(row, widths, strict=True)
@@ -42,18 +38,18 @@ def _cells(point: MetricPoint) -> list[str]:
     label = " ".join(
         str(point.attributes[key]) for key in LABEL_KEYS if key in point.attributes
     )
-    if point.kind in COUNTED_KINDS:
+    if point.kind in NUMBER_KINDS:
+        figures = f"value {_quantity(point.value, point.unit)}"
+    else:
         mean = point.sum / point.count if point.count else 0.0
         figures = f"count {point.count}  mean {_quantity(mean, point.unit)}"
-    else:
-        figures = f"value {_quantity(point.value, point.unit)}"
     trace_id = point.exemplar_trace_id
     return [
         point.service_name or "(no service)",
         point.name,
         label,
         figures,
-        f"{EXEMPLAR_MARK} {trace_id}" if trace_id else "",
+        f"exemplar → trace {trace_id}" if trace_id else "",
     ]
 
 

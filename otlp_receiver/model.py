@@ -17,6 +17,7 @@ Signal = Literal["traces", "metrics"]
 
 SPAN_KINDS = ("UNSPECIFIED", "INTERNAL", "SERVER", "CLIENT", "PRODUCER", "CONSUMER")
 STATUS_CODES = ("UNSET", "OK", "ERROR")
+NUMBER_KINDS = ("sum", "gauge")
 
 
 @dataclass(frozen=True)
@@ -66,9 +67,9 @@ class Exemplar:
 class MetricPoint:
     """One data point as it arrived, with its metric and the process that sent it.
 
-    ``kind`` is the OTLP data field: ``histogram`` (also ``exponential_histogram``
-    and ``summary``) fills ``count`` and ``sum``, ``sum`` and ``gauge`` fill
-    ``value``. Exporters send cumulative totals by default, so the newest point
+    ``kind`` is the OTLP data field: the ``NUMBER_KINDS`` fill ``value``, the
+    others (``histogram``, ``exponential_histogram``, ``summary``) fill ``count``
+    and ``sum``. Exporters send cumulative totals by default, so the newest point
     of a series holds everything so far (:func:`latest_points`).
     """
 
