@@ -123,13 +123,13 @@ def _export_listener(
     def on_export(
         record: ExportRecord, spans: list[ReceivedSpan], points: list[MetricPoint]
     ) -> None:
-        services = ", ".join(name or "(none)" for name in record.service_names)
+        services = ", ".join(name or "(none)" for name in record.service_names) or "-"
         if record.signal == "metrics":
             logger.info(
                 "%s metrics export: %d point(s), services: %s",
                 record.transport,
                 record.point_count,
-                services or "-",
+                services,
             )
             if print_metrics and points:
                 _print("\n".join(metric_lines(points)) + "\n")
@@ -138,7 +138,7 @@ def _export_listener(
             "%s export: %d span(s), services: %s",
             record.transport,
             record.span_count,
-            services or "-",
+            services,
         )
         if jsonl is not None:
             jsonl.append(spans)

@@ -8,7 +8,7 @@ here.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
@@ -37,6 +37,8 @@ SERVICE_NAME_KEY = "service.name"
 SERVICE_INSTANCE_ID_KEY = "service.instance.id"
 
 ExportRequest = ExportTraceServiceRequest | ExportMetricsServiceRequest
+# What a transport hands each well-formed request to, with its headers.
+ExportHandler = Callable[[ExportRequest, dict[str, str]], None]
 
 
 def decode_any_value(value: AnyValue) -> Any:

@@ -7,7 +7,7 @@ dict; what happens to a request is up to the ``on_export`` callback.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from concurrent import futures
 
 import grpc
@@ -21,9 +21,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceResponse,
 )
 
-from otlp_receiver.decoding import ExportRequest
-
-ExportHandler = Callable[[ExportRequest, dict[str, str]], None]
+from otlp_receiver.decoding import ExportHandler, ExportRequest
 
 MAX_MESSAGE_BYTES = 64 * 1024 * 1024
 SERVER_OPTIONS = (

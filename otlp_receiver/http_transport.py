@@ -14,7 +14,6 @@ import logging
 import socket
 import threading
 import zlib
-from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import urlsplit
@@ -29,9 +28,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceResponse,
 )
 
-from otlp_receiver.decoding import ExportRequest
-
-ExportHandler = Callable[[ExportRequest, dict[str, str]], None]
+from otlp_receiver.decoding import ExportHandler, ExportRequest
 
 TRACES_PATH = "/v1/traces"
 METRICS_PATH = "/v1/metrics"

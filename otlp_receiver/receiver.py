@@ -17,6 +17,7 @@ from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
 )
 
 from otlp_receiver.decoding import (
+    ExportHandler,
     ExportRequest,
     decode_metrics_request,
     decode_request,
@@ -144,7 +145,7 @@ class OtlpReceiver:
 
     @property
     def http_endpoint(self) -> str:
-        """Base URL for OTLP/HTTP; exporters append ``/v1/traces``."""
+        """Base URL for OTLP/HTTP; exporters append ``/v1/traces``, ``/v1/metrics``."""
         return self._endpoint("HTTP", self.http_port)
 
     def endpoint(self, protocol: str) -> str:
@@ -180,7 +181,9 @@ class OtlpReceiver:
         Raises TimeoutError, saying how many arrived, after ``timeout`` seconds.
         """
         spans = self._store.wait_until(
-            lambda spans: spans if len(spans) >= count else None, timeout
+            self._store.spans,
+            lambda spans: spans if len(spans) >= count else None,
+            timeout,
         )
         if spans is None:
             arrived = self.spans()
@@ -217,7 +220,7 @@ class OtlpReceiver:
                 return trace_spans
             return None
 
-        trace_spans = self._store.wait_until(matching_trace, timeout)
+        trace_spans = self._store.wait_until(self._store.spans, matching_trace, timeout)
         if trace_spans is None:
             arrived = self.spans()
             wanted = f"trace_id={trace_id}, min_spans={min_spans}" + (
@@ -248,7 +251,7 @@ class OtlpReceiver:
             # A tuple, so that nothing asked for and nothing found still counts.
             return (sorted(found, key=lambda point: wanted.index(_metric(point))),)
 
-        found = self._store.wait_until_points(newest, timeout)
+        found = self._store.wait_until(self._store.points, newest, timeout)
         if found is None:
             arrived = dict.fromkeys(map(_metric, self.metric_points()))
             missing = [metric for metric in wanted if metric not in arrived]
@@ -292,9 +295,7 @@ class OtlpReceiver:
         handler = self._export_handler("http")
         return HttpTransport(self.host, self._http_port_requested, handler)
 
-    def _export_handler(
-        self, transport: Transport
-    ) -> Callable[[ExportRequest, dict[str, str]], None]:
+    def _export_handler(self, transport: Transport) -> ExportHandler:
         def handle(request: ExportRequest, headers: dict[str, str]) -> None:
             self._ingest(request, headers, transport)
 

@@ -17,8 +17,6 @@ from otlp_receiver.model import ExportRecord, MetricPoint, ReceivedSpan, group_b
 T = TypeVar("T")
 Item = TypeVar("Item")
 
-Check = Callable[[list[Item]], T | None]
-
 
 class TelemetryStore:
     """Spans and metric points in arrival order, plus one :class:`ExportRecord`
@@ -33,8 +31,8 @@ class TelemetryStore:
     def add(
         self,
         record: ExportRecord,
-        spans: Sequence[ReceivedSpan] = (),
-        points: Sequence[MetricPoint] = (),
+        spans: Sequence[ReceivedSpan],
+        points: Sequence[MetricPoint],
     ) -> None:
         # Record and data land together so a reader that saw the data also
         # sees the request that carried it.
@@ -67,27 +65,21 @@ class TelemetryStore:
             self._requests.clear()
             self._changed.notify_all()
 
-    def wait_until(self, check: Check[ReceivedSpan, T], timeout: float) -> T | None:
-        """Return the first truthy ``check(spans)`` result, or None on timeout.
+    def wait_until(
+        self,
+        read: Callable[[], list[Item]],
+        check: Callable[[list[Item]], T | None],
+        timeout: float,
+    ) -> T | None:
+        """Return the first truthy ``check(read())`` result, or None on timeout.
 
-        ``check`` is re-evaluated on every change and receives a copy of the
-        spans, so it may keep or modify what it is given.
+        ``check`` is re-evaluated on every change with a fresh copy from ``read``
+        (:meth:`spans` or :meth:`points`), so it may keep or modify what it is given.
         """
-        return self._wait(self._spans, check, timeout)
-
-    def wait_until_points(
-        self, check: Check[MetricPoint, T], timeout: float
-    ) -> T | None:
-        """:meth:`wait_until` for the metric points."""
-        return self._wait(self._points, check, timeout)
-
-    def _wait(
-        self, items: list[Item], check: Check[Item, T], timeout: float
-    ) -> T | None:
         deadline = time.monotonic() + timeout
         with self._changed:
             while True:
-                result = check(list(items))
+                result = check(read())
                 if result:
                     return result
                 remaining = deadline - time.monotonic()
