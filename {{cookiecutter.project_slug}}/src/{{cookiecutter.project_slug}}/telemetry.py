@@ -92,10 +92,8 @@ def build_exporters(settings: Settings, signal: Signal) -> list[Any]:
             endpoint = settings.endpoint(signal)
             hint = endpoint_hint(settings.protocol(signal), endpoint)
             inner = build_otlp_exporter(settings, signal)
-            if traces:
-                exporters.append(OutageReportingExporter(inner, endpoint, hint))
-            else:
-                exporters.append(OutageReportingMetricExporter(inner, endpoint, hint))
+            wrap = OutageReportingExporter if traces else OutageReportingMetricExporter
+            exporters.append(wrap(inner, endpoint, hint))
         elif name == "console":
             # Looked up now, not at import, so that redirected output gets them.
             console = ConsoleSpanExporter if traces else ConsoleMetricExporter
