@@ -12,7 +12,7 @@ import re
 import sys
 from importlib.metadata import entry_points
 from importlib.util import find_spec
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 from urllib.parse import urlsplit
 
 from opentelemetry.util.re import parse_env_headers
@@ -43,9 +43,8 @@ DOWNSTREAM_SERVICE: str | None = {{ cookiecutter.downstream_service | tojson }}
 DOWNSTREAM_SERVICE: str | None = None
 {%- endif %}
 
-
-SIGNALS = ("traces", "metrics")
 Signal = Literal["traces", "metrics"]
+SIGNALS: tuple[Signal, ...] = get_args(Signal)
 
 
 def _lower(value: object) -> object:
