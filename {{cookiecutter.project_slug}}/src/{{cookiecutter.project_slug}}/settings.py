@@ -12,7 +12,7 @@ import re
 import sys
 from importlib.metadata import entry_points
 from importlib.util import find_spec
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 from urllib.parse import urlsplit
 
 from opentelemetry.util.re import parse_env_headers
@@ -43,9 +43,8 @@ DOWNSTREAM_SERVICE: str | None = {{ cookiecutter.downstream_service | tojson }}
 DOWNSTREAM_SERVICE: str | None = None
 {%- endif %}
 
-
-SIGNALS = ("traces", "metrics")
 Signal = Literal["traces", "metrics"]
+SIGNALS: tuple[Signal, ...] = get_args(Signal)
 
 
 def _lower(value: object) -> object:
@@ -218,8 +217,7 @@ class Settings(BaseSettings):
     export_timeout: PositiveInt | None = sdk("OTEL_BSP_EXPORT_TIMEOUT")
     queue_size: PositiveInt = sdk("OTEL_BSP_MAX_QUEUE_SIZE", 2048)
     export_batch_size: PositiveInt | None = sdk("OTEL_BSP_MAX_EXPORT_BATCH_SIZE")
-    # Milliseconds, as the SDK's variables; the reader would replace a bad value
-    # with its default where these refuse it.
+    # Milliseconds, as the SDK's variables.
     metric_export_interval: PositiveInt = sdk("OTEL_METRIC_EXPORT_INTERVAL", 60_000)
     metric_export_timeout: PositiveInt | None = sdk("OTEL_METRIC_EXPORT_TIMEOUT")
     # Passed to the meter provider, which reads the variable in lower case only.

@@ -49,8 +49,6 @@ from .settings import Settings, Signal
 
 logger = logging.getLogger(__name__)
 
-# How long a span waits for the `simple` processor's worker thread.
-SIMPLE_SCHEDULE_DELAY_MILLIS = 10
 EXEMPLAR_FILTERS = {
     "trace_based": TraceBasedExemplarFilter,
     "always_on": AlwaysOnExemplarFilter,
@@ -94,10 +92,8 @@ def build_exporters(settings: Settings, signal: Signal) -> list[Any]:
             endpoint = settings.endpoint(signal)
             hint = endpoint_hint(settings.protocol(signal), endpoint)
             inner = build_otlp_exporter(settings, signal)
-            if traces:
-                exporters.append(OutageReportingExporter(inner, endpoint, hint))
-            else:
-                exporters.append(OutageReportingMetricExporter(inner, endpoint, hint))
+            wrap = OutageReportingExporter if traces else OutageReportingMetricExporter
+            exporters.append(wrap(inner, endpoint, hint))
         elif name == "console":
             # Looked up now, not at import, so that redirected output gets them.
             console = ConsoleSpanExporter if traces else ConsoleMetricExporter
@@ -113,12 +109,9 @@ def build_span_processor(
     Not the SDK's SimpleSpanProcessor, which exports on the thread that ends the
     span (here the event loop): a slow collector would hold every request.
     """
-    delay = (
-        SIMPLE_SCHEDULE_DELAY_MILLIS if settings.span_processor == "simple" else None
-    )
     return BatchSpanProcessor(
         exporter,
-        schedule_delay_millis=delay,
+        schedule_delay_millis=10 if settings.span_processor == "simple" else None,
         max_export_batch_size=settings.export_batch_size,
     )
 
