@@ -83,7 +83,7 @@ def clock(monkeypatch) -> SimpleNamespace:
 
 @pytest.fixture
 def exporter(inner, clock) -> Iterator[OutageReportingExporter]:
-    """The wrapper, taken off the exporters' loggers after the test."""
+    """The wrapper, shut down (with its inner exporter) after the test."""
     wrapper = OutageReportingExporter(inner, DESTINATION, "; a hint")
     yield wrapper
     wrapper.shutdown()
