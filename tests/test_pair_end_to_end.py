@@ -9,6 +9,7 @@ its ``with`` block ends, whatever happened inside it.
 
 from __future__ import annotations
 
+import importlib.util
 import re
 import signal
 import subprocess
@@ -621,3 +622,52 @@ def test_no_traceparent_is_rebuilt_when_service_b_has_no_client_parent() -> None
     spans[3] = replace(spans[3], parent_span_id=None)
 
     assert crossed_header(spans) is None
+
+
+def generated_loopback_collector(baked: BakedPair):
+    """The collector the generated projects test themselves with: opentelemetry-
+    proto's own services, none of this repository's receiver code."""
+    path = baked.service_a.project_dir / "tests" / "loopback_collector.py"
+    spec = importlib.util.spec_from_file_location("generated_collector", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.LoopbackCollector
+
+
+def test_the_pair_sends_on_sigterm_request_durations_whose_exemplars_are_its_trace(
+    baked_pair: BakedPair, tmp_path: Path
+) -> None:
+    """Defaults (metrics every 60 s): only the shutdown flush can deliver them."""
+    with generated_loopback_collector(baked_pair)("grpc") as collector:
+        options = PairOptions(
+            log_dir=tmp_path, env={"OTEL_EXPORTER_OTLP_ENDPOINT": collector.endpoint}
+        )
+        with RunningPair(baked_pair, options) as pair:
+            assert pair.call_service_a().status == 200
+            for service in pair.services:
+                assert get_json(f"{service.base_url}/healthz").status == 200
+        spans = [span for _, span in collector.wait_for_spans(SPANS_PER_CALL)]
+        received = collector.metrics()
+
+    (trace_id,) = {span.trace_id for span in spans}
+    servers = {span.span_id for span in spans if span.name.startswith("GET /")}
+    durations = {}
+    for resource, metric in received:
+        assert len(resource["service.instance.id"]) == 36, resource
+        for point in getattr(metric, metric.WhichOneof("data")).data_points:
+            attributes = {a.key: a.value for a in point.attributes}
+            route = attributes.get("http.route")
+            key = (resource["service.name"], metric.name, route and route.string_value)
+            durations[key] = (metric.unit, point, attributes)
+    server_points = {
+        (service, route): durations[(service, "http.server.request.duration", route)]
+        for service, route in [("service_a", "/service_a"), ("service_b", "/service_b")]
+    }
+    assert not [key for key in durations if key[2] == "/healthz"]
+    for unit, point, attributes in server_points.values():
+        assert (unit, point.count) == ("s", 1)
+        assert attributes["http.response.status_code"].int_value == 200
+        (exemplar,) = point.exemplars
+        assert (exemplar.trace_id, exemplar.span_id in servers) == (trace_id, True)
+    _, client, _ = durations[("service_a", "http.client.request.duration", None)]
+    assert [exemplar.trace_id for exemplar in client.exemplars] == [trace_id]
