@@ -66,7 +66,9 @@ def _service_app(
         for module in ("app", "redaction", "settings", "telemetry")
     )
     service_settings = settings.load_settings()
-    provider = TracerProvider(resource=telemetry.build_resource())
-    provider.add_span_processor(redaction.QueryRedactingSpanProcessor())
+    provider = TracerProvider(
+        resource=telemetry.build_resource(),
+        active_span_processor=redaction.RedactingSpanProcessor(),
+    )
     provider.add_span_processor(span_processor(telemetry, service_settings))
     return app.create_app(service_settings, tracer_provider=provider)
