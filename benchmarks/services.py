@@ -16,9 +16,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from benchmarks.configurations import (
-    COLLECTOR_DOWN,
     COLLECTOR_GRPC,
-    COLLECTOR_HTTP,
     CONTRIB,
     EXAMPLE,
     LITE_BOOTSTRAP,
@@ -75,16 +73,13 @@ def bake_projects(work_dir: Path, with_pair: bool) -> BakedProjects:
 def collector_environment(
     configuration: Configuration, counter: SpanCounter | None
 ) -> dict[str, str]:
-    """Where the configuration's spans go: the counter's receiver, or a closed port."""
-    if configuration.collector == COLLECTOR_DOWN:
-        return {"OTEL_EXPORTER_OTLP_ENDPOINT": refused_endpoint()}
+    """Where the configuration's spans and metrics go: the counter's receiver, or
+    a closed port (never a collector this machine runs on the default port)."""
     if counter is None:
-        return {}
+        return {"OTEL_EXPORTER_OTLP_ENDPOINT": refused_endpoint()}
     if configuration.collector == COLLECTOR_GRPC:
         return tracing_environment("grpc", counter.grpc_endpoint)
-    if configuration.collector == COLLECTOR_HTTP:
-        return tracing_environment("http/protobuf", counter.http_endpoint)
-    return {}
+    return tracing_environment("http/protobuf", counter.http_endpoint)
 
 
 @dataclass(frozen=True)
