@@ -42,7 +42,7 @@ test: $(STAMP) $(NODE_STAMP)
 	@$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 # The cost of tracing: writes benchmarks/results/latest.md and latest.png
-# (about 40 minutes; `make bench BENCH_ARGS=--help` for options).
+# (about 50 minutes; `make bench BENCH_ARGS=--help` for options).
 $(BENCH_STAMP): $(STAMP)
 	@$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[test,bench]'
 	@touch $(BENCH_STAMP)

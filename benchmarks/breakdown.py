@@ -33,12 +33,11 @@ from benchmarks.targets import (
 )
 
 STEPS = (
-    (SAMPLED_0.name, "FastAPI's telemetry, with a span the sampler drops"),
+    (SAMPLED_0.name, "FastAPI's telemetry and metrics, a span the sampler drops"),
     (NOT_EXPORTED.name, "the span recorded by the SDK, never exported"),
     (ENCODED_NOT_SENT.name, "the batch processor and the OTLP encoder"),
     (BATCH_GRPC.name, "sending over gRPC (the default: batch, gRPC)"),
 )
-PAIR_SPANS = 5
 
 
 @dataclass(frozen=True)
@@ -105,13 +104,9 @@ def _steps_table(endpoint: str, found: Sequence[Step], rows: Sequence[Row]) -> s
         "|---|---|---|---|",
     ]
     for step in found:
-        lines.append(
-            f"| {step.label} | {step.cpu_us:,.0f} | "
-            + ("—" if step.name == UNTRACED.name else f"{step.added_us:+,.0f}")
-            + " | "
-            + ("—" if step.ratio is None else f"{step.ratio:.2f}")
-            + " |"
-        )
+        added = "—" if step.name == UNTRACED.name else f"{step.added_us:+,.0f}"
+        ratio = "—" if step.ratio is None else f"{step.ratio:.2f}"
+        lines.append(f"| {step.label} | {step.cpu_us:,.0f} | {added} | {ratio} |")
     return "\n".join(lines)
 
 
@@ -160,13 +155,14 @@ def _pair_line(rows: Sequence[Row], example: Sequence[Step]) -> list[str]:
     base = untraced.cpu_us_per_request
     added = (traced.cpu_ratio - 1) * base
     allowed = allowed_tracing_us(base, PAIR_FLOOR)
+    spans = round(PAIR_TRACED.spans_expected(EXAMPLE, requests=1))
     line = (
         f"- The pair >= {PAIR_FLOOR:.2f} allows {allowed:,.0f} µs per request for its "
-        f"{PAIR_SPANS} spans ({allowed / PAIR_SPANS:,.0f} µs each, both processes "
-        f"on one core); they took {added:,.0f} µs ({added / PAIR_SPANS:,.0f} each)"
+        f"{spans} spans ({allowed / spans:,.0f} µs each, both processes "
+        f"on one core); they took {added:,.0f} µs ({added / spans:,.0f} each)"
     )
     if example:
-        # The example route makes two spans: the server span and the custom one.
-        per_span = (example[-1].cpu_us - example[0].cpu_us) / 2
+        route_spans = BATCH_GRPC.spans_expected(EXAMPLE, requests=1)
+        per_span = (example[-1].cpu_us - example[0].cpu_us) / route_spans
         line += f", against about {per_span:,.0f} µs per span on the example route"
     return [line + "."]

@@ -1,10 +1,10 @@
 """What is measured: the configurations, the endpoints and the spans each should make.
 
-A configuration is one way of running a service: untraced, or traced with a
-given processor, protocol, sampler or collector state. Each traced
-configuration names the untraced one its requests per second are divided by,
-measured in the same repetition, so a ratio never mixes two moments of a
-shared machine.
+A configuration is one way of running a service: untraced (no spans, no
+metrics), or traced (with metrics, but "traces only") with a given processor,
+protocol, sampler or collector state. Each traced configuration names the
+untraced one its requests per second are divided by, measured in the same
+repetition, so a ratio never mixes two moments of a shared machine.
 """
 
 from __future__ import annotations
@@ -21,7 +21,8 @@ CONTRIB = "contrib"
 LITE_BOOTSTRAP = "lite-bootstrap"
 PAIR = "pair"
 
-# Where spans go: the receiver over gRPC or HTTP, a closed port, or nowhere.
+# Where spans and metrics go: the receiver over gRPC or HTTP (spans counted),
+# else a closed port: a collector down, or none (nothing should reach it).
 COLLECTOR_GRPC = "grpc"
 COLLECTOR_HTTP = "http"
 COLLECTOR_DOWN = "down"
@@ -103,7 +104,27 @@ def sampled(percent: int) -> Configuration:
 
 
 UNTRACED = Configuration("untraced", "untraced", environment=SDK_DISABLED)
-BATCH_GRPC = traced("batch-grpc", "batch, gRPC", collector=COLLECTOR_GRPC)
+BATCH_GRPC = traced("batch-grpc", "batch, gRPC, with metrics", collector=COLLECTOR_GRPC)
+# What the default's metrics cost: none at all, one instrument fewer (a View on
+# the service's meter provider), and no exemplars.
+TRACES_ONLY = traced(
+    "traces-only",
+    "batch, gRPC, traces only",
+    collector=COLLECTOR_GRPC,
+    environment={"OTEL_METRICS_EXPORTER": "none"},
+)
+ACTIVE_REQUESTS_DROPPED = traced(
+    "active-requests-dropped",
+    "batch, gRPC, metrics minus active_requests (View)",
+    collector=COLLECTOR_GRPC,
+    factory="benchmarks.provider_variants:create_active_requests_dropped_app",
+)
+EXEMPLARS_OFF = traced(
+    "exemplars-off",
+    "batch, gRPC, metrics, no exemplars",
+    collector=COLLECTOR_GRPC,
+    environment={"OTEL_METRICS_EXEMPLAR_FILTER": "always_off"},
+)
 BATCH_HTTP = traced("batch-http", "batch, HTTP", collector=COLLECTOR_HTTP)
 SIMPLE_GRPC = traced(
     "simple-grpc", "simple, gRPC", collector=COLLECTOR_GRPC, environment=SIMPLE
@@ -195,6 +216,9 @@ BATCH_NO_ACCESS_LOG = traced(
 MAIN = (
     UNTRACED,
     BATCH_GRPC,
+    TRACES_ONLY,
+    ACTIVE_REQUESTS_DROPPED,
+    EXEMPLARS_OFF,
     BATCH_HTTP,
     SIMPLE_GRPC,
     BATCH_DOWN,

@@ -1,9 +1,9 @@
-"""The generated app with a span processor of the benchmark's own, to measure
-what the service could do instead of its batch processor and OTLP exporter.
+"""The generated app with a provider of the benchmark's own, to measure what the
+service could do instead of its defaults.
 
-The tracer provider is built from the generated service's own public pieces
-(its resource, its redacting processor, its settings) and handed to
-``create_app(tracer_provider=...)``, the injection the service offers:
+The provider is built from the generated service's own public pieces (its
+resource, its redacting processor, its exporters, its settings) and handed to
+``create_app``, the injection the service offers:
 
 - ``create_encode_only_app``, for the cost breakdown's "batch, encoded, never
   sent": the service's batch processor around an exporter that encodes and
@@ -11,7 +11,9 @@ The tracer provider is built from the generated service's own public pieces
 - ``create_native_app``: fastotel's Rust span processor, which batches, encodes
   and sends over OTLP/HTTP on a native thread without the GIL. Evaluated
   against the service's guarantees and not adopted; docs/design-decisions.md
-  says which one it failed.
+  says which one it failed;
+- ``create_active_requests_dropped_app``: the service's meter provider with a
+  View that drops FastAPI's ``http.server.active_requests``.
 
 Run one with ``uvicorn --factory benchmarks.provider_variants:<name>``;
 BENCH_APP_PACKAGE names the generated package (its slug).
@@ -26,8 +28,13 @@ from types import ModuleType
 
 from fastapi import FastAPI
 from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
+from opentelemetry.sdk.metrics.view import DropAggregation, View
 from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
+
+ACTIVE_REQUESTS = "http.server.active_requests"
 
 
 class EncodeOnlyExporter(SpanExporter):
@@ -57,16 +64,39 @@ def create_native_app() -> FastAPI:
     )
 
 
+def create_active_requests_dropped_app() -> FastAPI:
+    """The meter provider `telemetry.build_meter_provider` makes, plus the View."""
+    app, settings, telemetry = _generated("app", "settings", "telemetry")
+    service_settings = settings.load_settings()
+    interval = service_settings.metric_export_interval
+    provider = MeterProvider(
+        [
+            PeriodicExportingMetricReader(exporter, export_interval_millis=interval)
+            for exporter in telemetry.build_exporters(service_settings, "metrics")
+        ],
+        resource=telemetry.build_resource(),
+        exemplar_filter=telemetry.EXEMPLAR_FILTERS[service_settings.exemplar_filter](),
+        views=[View(instrument_name=ACTIVE_REQUESTS, aggregation=DropAggregation())],
+        shutdown_on_exit=False,
+    )
+    return app.create_app(service_settings, meter_provider=provider)
+
+
 def _service_app(
     span_processor: Callable[[ModuleType, object], SpanProcessor],
 ) -> FastAPI:
-    package = os.environ["BENCH_APP_PACKAGE"]
-    app, redaction, settings, telemetry = (
-        importlib.import_module(f"{package}.{module}")
-        for module in ("app", "redaction", "settings", "telemetry")
+    app, redaction, settings, telemetry = _generated(
+        "app", "redaction", "settings", "telemetry"
     )
     service_settings = settings.load_settings()
-    provider = TracerProvider(resource=telemetry.build_resource())
-    provider.add_span_processor(redaction.QueryRedactingSpanProcessor())
+    provider = TracerProvider(
+        resource=telemetry.build_resource(),
+        active_span_processor=redaction.RedactingSpanProcessor(),
+    )
     provider.add_span_processor(span_processor(telemetry, service_settings))
     return app.create_app(service_settings, tracer_provider=provider)
+
+
+def _generated(*modules: str) -> list[ModuleType]:
+    package = os.environ["BENCH_APP_PACKAGE"]
+    return [importlib.import_module(f"{package}.{module}") for module in modules]

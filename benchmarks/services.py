@@ -16,7 +16,6 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from benchmarks.configurations import (
-    COLLECTOR_DOWN,
     COLLECTOR_GRPC,
     CONTRIB,
     EXAMPLE,
@@ -74,12 +73,10 @@ def bake_projects(work_dir: Path, with_pair: bool) -> BakedProjects:
 def collector_environment(
     configuration: Configuration, counter: SpanCounter | None
 ) -> dict[str, str]:
-    """Where the configuration's spans go: a closed port, or the receiver of the
-    counter, which runs only for the gRPC and HTTP collectors."""
-    if configuration.collector == COLLECTOR_DOWN:
-        return {"OTEL_EXPORTER_OTLP_ENDPOINT": refused_endpoint()}
+    """Where the configuration's spans and metrics go: the counter's receiver, or
+    a closed port (never a collector this machine runs on the default port)."""
     if counter is None:
-        return {}
+        return {"OTEL_EXPORTER_OTLP_ENDPOINT": refused_endpoint()}
     if configuration.collector == COLLECTOR_GRPC:
         return tracing_environment("grpc", counter.grpc_endpoint)
     return tracing_environment("http/protobuf", counter.http_endpoint)

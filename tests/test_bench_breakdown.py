@@ -1,8 +1,11 @@
-"""Cost breakdown: the arithmetic on known figures, and when it is absent."""
+"""Cost breakdown and targets: the arithmetic on known figures, and when absent."""
+
+import pytest
 
 from benchmarks.breakdown import allowed_tracing_us, render_breakdown, steps
 from benchmarks.configurations import EXAMPLE, ROOT
 from benchmarks.summary import Row
+from benchmarks.targets import evaluate
 
 
 def row(name: str, endpoint: str, cpu: float, cpu_ratio=None, ratio=None) -> Row:
@@ -63,8 +66,8 @@ def test_the_report_says_when_no_sampling_ratio_can_meet_the_target():
     text = render_breakdown(suite_rows())
 
     assert (
-        "| FastAPI's telemetry, with a span the sampler drops | 270 | +70 | 0.74 |"
-        in text
+        "| FastAPI's telemetry and metrics, a span the sampler drops "
+        "| 270 | +70 | 0.74 |" in text
     )
     # 0.85 of 200 µs leaves 35 µs, and the dropped span alone costs 70.
     assert "allows tracing 35 µs" in text
@@ -91,3 +94,53 @@ def test_a_run_without_the_steps_has_no_breakdown():
 
     assert steps(partial, ROOT) == []
     assert render_breakdown(partial) == ""
+
+
+def verdict(rows: list[Row], target: str):
+    return next(v for v in evaluate(rows, None) if v.target == target)
+
+
+METRICS_ON_ROOT = "traces and metrics >= 0.85x traces only on `GET /`"
+
+
+@pytest.mark.parametrize(
+    ("with_metrics", "outcome", "measured"),
+    [
+        (0.45, "met", "0.45 vs 0.50 (0.90x)"),
+        (0.43, "met", "0.43 vs 0.50 (0.86x)"),
+        (0.40, "missed", "0.40 vs 0.50 (0.80x)"),
+    ],
+)
+def test_metrics_may_cost_at_most_15_percent_of_traces_only(
+    with_metrics, outcome, measured
+):
+    rows = [
+        row("batch-grpc", ROOT, 500, cpu_ratio=2.0, ratio=with_metrics),
+        row("traces-only", ROOT, 450, cpu_ratio=1.8, ratio=0.50),
+    ]
+
+    found = verdict(rows, METRICS_ON_ROOT)
+
+    assert (found.outcome, found.measured) == (outcome, measured)
+
+
+def test_the_metrics_target_is_not_measured_without_traces_only():
+    rows = [row("batch-grpc", ROOT, 500, cpu_ratio=2.0, ratio=0.45)]
+
+    assert verdict(rows, METRICS_ON_ROOT).outcome == "not measured"
+
+
+def test_a_span_lost_in_any_counted_run_misses_the_target():
+    complete = row("traces-only", ROOT, 450, cpu_ratio=1.8, ratio=0.5)
+    losing = row("exemplars-off", EXAMPLE, 450, cpu_ratio=1.8, ratio=0.5)
+    sampled = row("sampled-10pct", ROOT, 300, cpu_ratio=1.2, ratio=0.8)
+    rows = [
+        Row(**{**vars(complete), "spans_lost": 0}),
+        Row(**{**vars(losing), "spans_lost": 3}),
+        sampled,
+    ]
+
+    found = verdict(rows, "collector up, full sampling, either processor: no span lost")
+
+    assert found.outcome == "missed"
+    assert found.measured == "exemplars-off /my_service: 3 lost"

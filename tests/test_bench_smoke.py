@@ -1,25 +1,39 @@
-"""The benchmark harness, smoke-run: two configurations, one repetition, a second each.
+"""The benchmark harness, smoke-run: the default and its metrics variants, one
+repetition, a second each.
 
 It proves the harness runs end to end on any Linux machine (the Python load
-client, so wrk is not needed): a service is baked and served, a traced run's
-spans reach the receiver and are counted, and the report's table has every
-column. The figures themselves are not checked: a benchmark reports, it never
-fails on a timing. The report goes to a temporary directory, never to
+client, so wrk is not needed): a service is baked and served, the traced runs'
+spans reach the receiver and are counted (the service's metrics beside them
+never counted as spans), the report's table has every column and its targets
+are evaluated. The figures themselves are not checked: a benchmark reports, it
+never fails on a timing. The report goes to a temporary directory, never to
 benchmarks/results.
 """
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from benchmarks.__main__ import main
+from benchmarks.configurations import (
+    ACTIVE_REQUESTS_DROPPED,
+    BATCH_GRPC,
+    EXEMPLARS_OFF,
+    TRACES_ONLY,
+    UNTRACED,
+)
 from benchmarks.report import COLUMNS
+from benchmarks.span_counter import SpanCounter
+from service_harness.environment import scrubbed_environment
+from service_harness.projects import TEMPLATE_DIR, bake, pythonpath_with
 
 SMOKE_ARGUMENTS = [
     "--load",
     "python",
     "--configurations",
-    "untraced,batch-grpc",
+    "batch-grpc,traces-only,active-requests-dropped,exemplars-off",
     "--endpoints",
     "root",
     "--repetitions",
@@ -42,9 +56,9 @@ pytestmark = pytest.mark.skipif(
 )
 
 
-def table_rows(report: str) -> list[dict[str, str]]:
+def table_rows(report: str, first_column: str = "configuration") -> list[dict]:
     lines = [line for line in report.splitlines() if line.startswith("| ")]
-    header = next(line for line in lines if line.startswith("| configuration |"))
+    header = next(line for line in lines if line.startswith(f"| {first_column} |"))
     names = [cell.strip() for cell in header.strip("|").split("|")]
     start = lines.index(header) + 1
     rows = []
@@ -72,28 +86,111 @@ def test_smoke_run_writes_the_table_with_every_column(smoke_report):
     header = next(line for line in report.splitlines() if line.startswith("| conf"))
     assert [cell.strip() for cell in header.strip("|").split("|")] == list(COLUMNS)
     assert [row["configuration"] for row in table_rows(report)] == [
-        "untraced",
-        "batch, gRPC",
+        configuration.label
+        for configuration in (
+            UNTRACED,
+            BATCH_GRPC,
+            TRACES_ONLY,
+            ACTIVE_REQUESTS_DROPPED,
+            EXEMPLARS_OFF,
+        )
     ]
 
 
-def test_smoke_run_serves_requests_in_both_configurations(smoke_report):
+def test_smoke_run_serves_requests_in_every_configuration(smoke_report):
     _, report = smoke_report
     for row in table_rows(report):
         assert number(row["req/s"]) > 0, row
         assert number(row["CPU µs/req"]) > 0, row
 
 
-def test_smoke_run_counts_the_traced_configurations_spans(smoke_report):
+def test_smoke_run_counts_every_traced_configurations_spans(smoke_report):
     _, report = smoke_report
-    untraced, traced = table_rows(report)
+    untraced, *traced = table_rows(report)
     assert untraced["spans received / expected"] == "—"
-    received, expected = traced["spans received / expected"].split(" / ")[:2]
-    assert number(received) > 0
-    assert number(expected.split()[0]) > 0
-    assert traced["ratio to untraced"] != "—"
+    for row in traced:
+        received, expected = row["spans received / expected"].split(" / ")[:2]
+        assert number(received) > 0, row
+        assert number(expected.split()[0]) > 0, row
+        assert row["ratio to untraced"] != "—", row
+
+
+def test_smoke_run_weighs_traces_and_metrics_against_traces_only(smoke_report):
+    _, report = smoke_report
+    verdicts = {row["target"]: row for row in table_rows(report, "target")}
+    metrics = verdicts["traces and metrics >= 0.85x traces only on `GET /`"]
+    assert metrics["outcome"] in ("met", "missed")
+    assert metrics["measured"].endswith("x)")
+    lost = verdicts["collector up, full sampling, either processor: no span lost"]
+    assert lost["outcome"] != "not measured"
 
 
 def test_smoke_run_writes_only_to_the_chosen_directory(smoke_report):
     output, _ = smoke_report
     assert sorted(path.name for path in output.iterdir()) == ["latest.md"]
+
+
+class LoggedProcess:
+    def __init__(self, log: str) -> None:
+        self.log = log
+
+    def log_text(self) -> str:
+        return self.log
+
+
+def test_the_span_count_adds_span_exports_and_never_metric_exports():
+    log = (
+        "otlp_receiver grpc export: 32 span(s), services: my_service\n"
+        "otlp_receiver grpc metrics export: 4 point(s), services: my_service\n"
+        "otlp_receiver http export: 3 span(s), services: my_service\n"
+        "otlp_receiver http metrics export: 5 point(s), services: my_service\n"
+    )
+    counter = SpanCounter(LoggedProcess(log), "", "")
+
+    assert counter.received() == 35
+
+
+# One request through the app, then its lifespan's shutdown, which exports the
+# metrics once to the console exporter.
+ONE_REQUEST = """
+import importlib, sys
+from fastapi.testclient import TestClient
+module, name = sys.argv[1].split(":")
+with TestClient(getattr(importlib.import_module(module), name)()) as client:
+    assert client.get("/").status_code == 200
+"""
+
+
+@pytest.mark.parametrize(
+    ("factory", "active_requests_exported"),
+    [
+        ("my_service.app:create_app", True),
+        ("benchmarks.provider_variants:create_active_requests_dropped_app", False),
+    ],
+    ids=["generated-app", "view-variant"],
+)
+def test_only_the_view_variant_drops_active_requests(
+    tmp_path, factory, active_requests_exported
+):
+    service = bake(tmp_path)
+    environment = scrubbed_environment(
+        {
+            "BENCH_APP_PACKAGE": service.slug,
+            "OTEL_TRACES_EXPORTER": "none",
+            "OTEL_METRICS_EXPORTER": "console",
+        }
+    )
+    environment["PYTHONPATH"] = pythonpath_with([service.source_dir], environment)
+    completed = subprocess.run(
+        [sys.executable, "-c", ONE_REQUEST, factory],
+        env=environment,
+        cwd=TEMPLATE_DIR,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+
+    assert '"http.server.request.duration"' in completed.stdout
+    exported = '"http.server.active_requests"' in completed.stdout
+    assert exported is active_requests_exported
