@@ -11,9 +11,7 @@ resource, its redacting processor, its exporters, its settings) and handed to
 - ``create_native_app``: fastotel's Rust span processor, which batches, encodes
   and sends over OTLP/HTTP on a native thread without the GIL. Evaluated
   against the service's guarantees and not adopted; docs/design-decisions.md
-  says which one it failed;
-- ``create_active_requests_dropped_app``: the service's meter provider with a
-  View that drops FastAPI's ``http.server.active_requests``.
+  says which one it failed.
 
 Run one with ``uvicorn --factory benchmarks.provider_variants:<name>``;
 BENCH_APP_PACKAGE names the generated package (its slug).
@@ -28,13 +26,8 @@ from types import ModuleType
 
 from fastapi import FastAPI
 from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
-from opentelemetry.sdk.metrics import MeterProvider
-from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
-from opentelemetry.sdk.metrics.view import DropAggregation, View
 from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
-
-ACTIVE_REQUESTS = "http.server.active_requests"
 
 
 class EncodeOnlyExporter(SpanExporter):
@@ -62,24 +55,6 @@ def create_native_app() -> FastAPI:
             max_export_batch_size=settings.export_batch_size,
         )
     )
-
-
-def create_active_requests_dropped_app() -> FastAPI:
-    """The meter provider `telemetry.build_meter_provider` makes, plus the View."""
-    app, settings, telemetry = _generated("app", "settings", "telemetry")
-    service_settings = settings.load_settings()
-    interval = service_settings.metric_export_interval
-    provider = MeterProvider(
-        [
-            PeriodicExportingMetricReader(exporter, export_interval_millis=interval)
-            for exporter in telemetry.build_exporters(service_settings, "metrics")
-        ],
-        resource=telemetry.build_resource(),
-        exemplar_filter=telemetry.EXEMPLAR_FILTERS[service_settings.exemplar_filter](),
-        views=[View(instrument_name=ACTIVE_REQUESTS, aggregation=DropAggregation())],
-        shutdown_on_exit=False,
-    )
-    return app.create_app(service_settings, meter_provider=provider)
 
 
 def _service_app(

@@ -10,15 +10,12 @@ never fails on a timing. The report goes to a temporary directory, never to
 benchmarks/results.
 """
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from benchmarks.__main__ import main
 from benchmarks.configurations import (
-    ACTIVE_REQUESTS_DROPPED,
     BATCH_GRPC,
     EXEMPLARS_OFF,
     TRACES_ONLY,
@@ -26,14 +23,12 @@ from benchmarks.configurations import (
 )
 from benchmarks.report import COLUMNS
 from benchmarks.span_counter import SpanCounter
-from service_harness.environment import scrubbed_environment
-from service_harness.projects import TEMPLATE_DIR, bake, pythonpath_with
 
 SMOKE_ARGUMENTS = [
     "--load",
     "python",
     "--configurations",
-    "batch-grpc,traces-only,active-requests-dropped,exemplars-off",
+    "batch-grpc,traces-only,exemplars-off",
     "--endpoints",
     "root",
     "--repetitions",
@@ -91,7 +86,6 @@ def test_smoke_run_writes_the_table_with_every_column(smoke_report):
             UNTRACED,
             BATCH_GRPC,
             TRACES_ONLY,
-            ACTIVE_REQUESTS_DROPPED,
             EXEMPLARS_OFF,
         )
     ]
@@ -148,49 +142,3 @@ def test_the_span_count_adds_span_exports_and_never_metric_exports():
     counter = SpanCounter(LoggedProcess(log), "", "")
 
     assert counter.received() == 35
-
-
-# One request through the app, then its lifespan's shutdown, which exports the
-# metrics once to the console exporter.
-ONE_REQUEST = """
-import importlib, sys
-from fastapi.testclient import TestClient
-module, name = sys.argv[1].split(":")
-with TestClient(getattr(importlib.import_module(module), name)()) as client:
-    assert client.get("/").status_code == 200
-"""
-
-
-@pytest.mark.parametrize(
-    ("factory", "active_requests_exported"),
-    [
-        ("my_service.app:create_app", True),
-        ("benchmarks.provider_variants:create_active_requests_dropped_app", False),
-    ],
-    ids=["generated-app", "view-variant"],
-)
-def test_only_the_view_variant_drops_active_requests(
-    tmp_path, factory, active_requests_exported
-):
-    service = bake(tmp_path)
-    environment = scrubbed_environment(
-        {
-            "BENCH_APP_PACKAGE": service.slug,
-            "OTEL_TRACES_EXPORTER": "none",
-            "OTEL_METRICS_EXPORTER": "console",
-        }
-    )
-    environment["PYTHONPATH"] = pythonpath_with([service.source_dir], environment)
-    completed = subprocess.run(
-        [sys.executable, "-c", ONE_REQUEST, factory],
-        env=environment,
-        cwd=TEMPLATE_DIR,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
-    )
-
-    assert '"http.server.request.duration"' in completed.stdout
-    exported = '"http.server.active_requests"' in completed.stdout
-    assert exported is active_requests_exported
