@@ -80,6 +80,16 @@ def test_each_call_is_timed_inside_its_client_span_which_the_exemplar_names(
     assert format(exemplar.span_id, "016x") == span_id_hex(outgoing)
 
 
+def test_with_metrics_off_no_call_is_timed_on_any_provider(
+    downstream, monkeypatch, tracer_provider, metric_reader
+):
+    monkeypatch.setenv("OTEL_METRICS_EXPORTER", "none")
+    with TestClient(create_app(Settings(), tracer_provider)) as client:
+        assert client.get(EXAMPLE_PATH).status_code == 200
+
+    assert read_metrics(metric_reader) == {}
+
+
 def test_client_span_url_carries_no_query_value(
     downstream, settings, tracer_provider, span_exporter
 ):

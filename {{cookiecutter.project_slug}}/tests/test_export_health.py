@@ -2,17 +2,27 @@
 
 import logging
 import re
+import threading
 import time
 from collections.abc import Iterator, Sequence
 from types import SimpleNamespace
 
 import pytest
+from opentelemetry.sdk.metrics import Counter, MeterProvider
+from opentelemetry.sdk.metrics.export import (
+    AggregationTemporality,
+    MetricExporter,
+    MetricExportResult,
+    MetricsData,
+    PeriodicExportingMetricReader,
+)
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
 from {{ cookiecutter.project_slug }} import export_health
 from {{ cookiecutter.project_slug }}.export_health import (
     OutageReportingExporter,
+    OutageReportingMetricExporter,
     endpoint_hint,
     first_line,
 )
@@ -326,3 +336,90 @@ def test_an_exporters_exception_reaches_the_outage_line_scrubbed(caplog, inner, 
 
     (line,) = tracing_lines(caplog)
     assert "(ConnectionError: cannot reach http://REDACTED@c:4318/?k=REDACTED)" in line
+
+
+class SwitchableMetricExporter(MetricExporter):
+    """Fails while `down` is set, complaining as the OTLP exporters do; prefers
+    delta temporality for counters, and keeps what it was asked."""
+
+    def __init__(self, complaints: logging.Logger) -> None:
+        delta = {Counter: AggregationTemporality.DELTA}
+        super().__init__(preferred_temporality=delta)
+        self.complaints = complaints
+        self.down = False
+        self.exported: list[MetricsData] = []
+        self.calls: list[tuple[str, object]] = []
+
+    def export(self, metrics_data, timeout_millis=10_000, **kwargs):
+        self.calls.append(("export", timeout_millis))
+        if self.down:
+            self.complaints.warning(COMPLAINT)
+            return MetricExportResult.FAILURE
+        self.exported.append(metrics_data)
+        return MetricExportResult.SUCCESS
+
+    def force_flush(self, timeout_millis: float = 10_000) -> bool:
+        self.calls.append(("force_flush", timeout_millis))
+        return False
+
+    def shutdown(self, timeout_millis: float = 30_000, **kwargs) -> None:
+        self.calls.append(("shutdown", timeout_millis))
+
+
+def test_metric_outages_get_the_two_lines_counting_metric_points(
+    caplog, exporter_logger, clock
+):
+    inner = SwitchableMetricExporter(exporter_logger)
+    wrapper = OutageReportingMetricExporter(inner, DESTINATION)
+    reader = PeriodicExportingMetricReader(wrapper, export_interval_millis=3_600_000)
+    counter = MeterProvider([reader]).get_meter("test").create_counter("orders")
+
+    with caplog.at_level(logging.INFO):
+        inner.down = True
+        for currency in ("EUR", "USD", "CHF"):
+            counter.add(1, {"currency": currency})
+        reader.force_flush()
+        clock.now += 12.5
+        inner.down = False
+        counter.add(1, {"currency": "EUR"})
+        reader.force_flush()
+    wrapper.shutdown(timeout_millis=1234)
+
+    assert [m for m in caplog.messages if m.startswith("metrics:")] == [
+        f"metrics: cannot export metric points to {DESTINATION} ({COMPLAINT}); "
+        "metric points are dropped until it answers, requests are not affected",
+        f"metrics: export to {DESTINATION} works again after 12.5 s; "
+        "3 metric points were lost",
+    ]
+    assert exporter_records(caplog) == []
+    # The reader was given the inner exporter's temporality: delta, so the
+    # export after the outage holds only what was added since the last.
+    (exported,) = inner.exported
+    (metric,) = exported.resource_metrics[0].scope_metrics[0].metrics
+    assert metric.data.aggregation_temporality is AggregationTemporality.DELTA
+    assert [point.value for point in metric.data.data_points] == [1]
+    assert inner.calls[-1] == ("shutdown", 1234)
+
+
+def test_the_metric_wrapper_passes_timeouts_and_flushes_through(exporter_logger):
+    inner = SwitchableMetricExporter(exporter_logger)
+    wrapper = OutageReportingMetricExporter(inner, DESTINATION)
+
+    assert wrapper.export(MetricsData([]), timeout_millis=4321) is (
+        MetricExportResult.SUCCESS
+    )
+    assert wrapper.force_flush(567) is False
+    wrapper.shutdown()
+
+    assert inner.calls == [("export", 4321), ("force_flush", 567), ("shutdown", 30_000)]
+
+
+def test_an_exporter_record_on_a_thread_that_never_exported_passes(
+    caplog, exporter_logger, exporter
+):
+    thread = threading.Thread(target=exporter_logger.warning, args=("at start-up",))
+    with caplog.at_level(logging.INFO):
+        thread.start()
+        thread.join(5)
+
+    assert [r.getMessage() for r in exporter_records(caplog)] == ["at start-up"]

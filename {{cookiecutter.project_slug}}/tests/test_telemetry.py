@@ -306,6 +306,8 @@ def test_startup_logs_one_line_naming_where_spans_go_or_whose_provider_it_is(
         pass
 
     (line,) = [m for m in caplog.messages if m.startswith("tracing:")]
+    (metrics_line,) = [m for m in caplog.messages if m.startswith("metrics:")]
+    assert metrics_line.startswith("metrics: exporter=otlp protocol=")
     assert line.startswith(
         f"tracing: service.name={service.__name__} exporter=otlp "
         f"protocol={settings.protocol('traces')} "
