@@ -271,8 +271,16 @@ def test_spans_keep_their_drop_counts_and_late_url_attributes_are_redacted():
         (f"https://u:p'{CREDENTIAL} x@h/", "https://REDACTED@h/"),
         ("http://[::1]:4318/v1/traces#top", "http://[::1]:4318/v1/traces#top"),
         (f"http://[::1/?t={CREDENTIAL}", "http://[::1/?t=REDACTED"),
+        # Base64 values end in = and may hold more: the key ends at the first.
+        (f"http://h/?t={CREDENTIAL}==&k=a=b", "http://h/?t=REDACTED&k=REDACTED"),
     ],
-    ids=["all-three", "quote-and-space-in-password", "ipv6-kept", "not-a-url"],
+    ids=[
+        "all-three",
+        "quote-and-space-in-password",
+        "ipv6-kept",
+        "not-a-url",
+        "equals-in-values",
+    ],
 )
 def test_a_url_read_as_a_url_loses_its_password_query_and_fragment_values(
     url, redacted
