@@ -317,6 +317,9 @@ def test_a_refused_value_that_can_carry_a_secret_is_never_echoed(
 
     assert line.startswith(f"{service.__name__}: configuration error: {name}: ")
     assert SECRET not in line
+    # The rule, in its own words, instead of the value.
+    rule = line.removeprefix(f"{service.__name__}: configuration error: {name}: ")
+    assert rule.startswith("must ")
 
 
 @pytest.mark.parametrize(
