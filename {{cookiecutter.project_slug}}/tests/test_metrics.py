@@ -117,3 +117,14 @@ def test_the_exemplar_filter_is_read_case_insensitively(monkeypatch):
 
     assert build_meter_provider(Settings())
     assert Settings().exemplar_filter == "always_off"
+
+
+def test_the_console_exporter_prints_metrics_whatever_traces_use(monkeypatch, capsys):
+    monkeypatch.setenv("OTEL_TRACES_EXPORTER", "none")
+    monkeypatch.setenv("OTEL_METRICS_EXPORTER", "console")
+    provider = build_meter_provider(Settings())
+
+    provider.get_meter("test").create_counter("refunds").add(1)
+    provider.shutdown()
+
+    assert '"name": "refunds"' in capsys.readouterr().out

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
-from opentelemetry import trace
+from opentelemetry import metrics, trace
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SpanExportResult
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import (
@@ -27,6 +27,7 @@ from {{ cookiecutter.project_slug }}.telemetry import (
     build_span_processor,
     build_tracer_provider,
     describe,
+    describe_metrics,
     shut_down,
 )
 
@@ -255,19 +256,23 @@ def test_install_sets_the_global_provider_once_and_then_returns_the_one_set():
     returned without an attempt to override it."""
     probe = f"""
 import logging
-from opentelemetry import trace
+from opentelemetry import metrics, trace
 from {service.__name__}.settings import Settings
-from {service.__name__}.telemetry import install_tracing
+from {service.__name__}.telemetry import install_metrics, install_tracing
 logging.basicConfig()
 first = install_tracing(Settings())
 second = install_tracing(Settings())
 assert trace.get_tracer_provider() is first is second
+first_meters = install_metrics(Settings())
+assert metrics.get_meter_provider() is first_meters is install_metrics(Settings())
+assert first_meters.shutdown() is None
 print(first.resource.attributes["service.name"])
 """
     source = Path(__file__).resolve().parent.parent / "src"
     environment = {
         **os.environ,
         "OTEL_TRACES_EXPORTER": "none",
+        "OTEL_METRICS_EXPORTER": "console",
         "PYTHONPATH": str(source),
     }
     result = subprocess.run(
@@ -280,7 +285,7 @@ print(first.resource.attributes["service.name"])
 
     assert result.returncode == 0, result.stderr
     assert result.stdout == f"{service.__name__}\n"
-    assert result.stderr == ""  # no "Overriding of current TracerProvider"
+    assert result.stderr == ""  # no "Overriding of current Tracer/MeterProvider"
 
 
 @pytest.mark.parametrize("chosen", [None, "DEBUG"])
@@ -316,6 +321,9 @@ def test_startup_logs_one_line_naming_where_spans_go_or_whose_provider_it_is(
     )
     assert describe(settings, trace.NoOpTracerProvider()) == (
         "tracing through an externally configured NoOpTracerProvider"
+    )
+    assert describe_metrics(settings, metrics.NoOpMeterProvider()) == (
+        "metrics through an externally configured NoOpMeterProvider"
     )
     for exporters, named in [(("none",), "none"), (("none", "console"), "console")]:
         quiet = settings.model_copy(update={"traces_exporters": exporters})
@@ -355,6 +363,19 @@ def test_shut_down_gives_up_after_its_timeout_leaving_only_a_daemon_thread(
         "telemetry: gave up flushing 1 of 1 providers after 0.5 s; "
         "what they held is lost"
     ) in caplog.text
+
+
+def test_shut_down_gives_every_provider_the_one_timeout_at_once(monkeypatch, stuck):
+    providers = [provider_for(monkeypatch, stuck, "batch") for _ in range(3)]
+    for provider in providers:
+        end_spans(provider, 1)
+
+    started = time.monotonic()
+    assert shut_down(providers, timeout=0.5) is False
+    elapsed = time.monotonic() - started
+
+    # In parallel: three stuck providers take one timeout, not three.
+    assert 0.4 < elapsed < 1.4
 
 
 def test_app_stops_within_service_shutdown_timeout_3_s_by_default(monkeypatch, stuck):
