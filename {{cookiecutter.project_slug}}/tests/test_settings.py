@@ -298,6 +298,8 @@ SECRET = "S3CRET"
         # part of it as the host, and print the rest.
         ("OTEL_EXPORTER_OTLP_ENDPOINT", f"http://user:p/{SECRET}@collector:4318"),
         ("OTEL_EXPORTER_OTLP_ENDPOINT", f"http://user:p#{SECRET}@collector:4318"),
+        # Read as host `user`, port 1, and the rest a path: the @ there says no.
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", f"http://user:1/{SECRET}@collector:4318"),
         ("OTEL_EXPORTER_OTLP_ENDPOINT", f"http://user:{SECRET}@collector:43a8"),
         ("OTEL_EXPORTER_OTLP_HEADERS", f"Authorization: Bearer {SECRET}"),
         ("OTEL_EXPORTER_OTLP_TRACES_HEADERS", f"api-key {SECRET}"),
