@@ -79,12 +79,14 @@ def test_the_endpoint_settings_hold_is_the_one_dialled(collector, monkeypatch):
     """The answer's default is a setting the SDK never sees: passed, not assumed."""
     monkeypatch.delenv("OTEL_EXPORTER_OTLP_ENDPOINT")
     settings = Settings(OTEL_EXPORTER_OTLP_ENDPOINT=collector.endpoint)
+    providers = build_tracer_provider(settings), build_meter_provider(settings)
 
-    with TestClient(create_app(settings, build_tracer_provider(settings))) as client:
+    with TestClient(create_app(settings, *providers)) as client:
         client.get("/")
 
     _, span = collector.wait_for_spans(1)[0]
     assert span.name == "GET /"
+    assert "http.server.request.duration" in {m.name for _, m in collector.metrics()}
 
 
 def test_fastapi_adds_no_exporter_of_its_own_even_when_asked_to(collector, monkeypatch):
