@@ -1,5 +1,5 @@
-"""Every combination of answers bakes a clean project; each variant of the generated
-code passes its own tests.
+"""Every combination of answers bakes a clean project, which ruff and mypy in strict
+mode pass; each variant of the generated code passes its own tests.
 
 ``span_processor`` changes one line of generated code, the default in
 ``settings.py``, so the project's own suite runs once per protocol x client
@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import tomllib
 
 from baking import (
     declared_dependencies,
@@ -43,6 +44,18 @@ def baked(request, cookies_session):
 @pytest.fixture(scope="module", params=CODE_VARIANTS, ids=combination_id)
 def baked_code_variant(request, cookies_session):
     return bake_answers(cookies_session, request.param)
+
+
+@pytest.fixture(scope="session")
+def mypy_cache(tmp_path_factory) -> Path:
+    """One cache for every bake: FastAPI, pydantic and OpenTelemetry are analysed
+    once, and each bake's own modules again."""
+    return tmp_path_factory.mktemp("mypy_cache")
+
+
+def run_mypy(project_dir: Path, cache: Path):
+    """`mypy` as the project's `make lint` runs it: its own pyproject's settings."""
+    return run([sys.executable, "-m", "mypy", "--cache-dir", str(cache)], project_dir)
 
 
 def test_bake_succeeds_with_the_project_named_after_the_slug(baked):
@@ -87,6 +100,19 @@ def test_ruff_format_is_clean(baked):
     result = run([sys.executable, "-m", "ruff", "format", "--check", "."], project_dir)
 
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_mypy_strict_passes_on_all_of_src(baked, mypy_cache):
+    _, project_dir = baked
+    with (project_dir / "pyproject.toml").open("rb") as file:
+        config = tomllib.load(file)["tool"]["mypy"]
+    modules = list((project_dir / "src").rglob("*.py"))
+
+    result = run_mypy(project_dir, mypy_cache)
+
+    assert (config["strict"], config["files"]) == (True, ["src"])
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert f"no issues found in {len(modules)} source files" in result.stdout
 
 
 def test_pyproject_lists_exactly_the_dependencies_the_answers_call_for(baked):
@@ -172,9 +198,11 @@ def apply_diff(text: str, diff: list[str]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def test_the_readmes_own_route_example_works_as_written(baked_code_variant, tmp_path):
+def test_the_readmes_own_route_example_works_as_written(
+    baked_code_variant, tmp_path, mypy_cache
+):
     """The module, the two lines in app.py and the test, as the README shows
-    them: linted as the project is, and the test passes."""
+    them: linted and type-checked as the project is, and the test passes."""
     _, baked_dir = baked_code_variant
     project_dir = tmp_path / baked_dir.name
     shutil.copytree(baked_dir, project_dir)
@@ -188,6 +216,7 @@ def test_the_readmes_own_route_example_works_as_written(baked_code_variant, tmp_
     checks = [
         run([sys.executable, "-m", "ruff", "check", "."], project_dir),
         run([sys.executable, "-m", "ruff", "format", "--check", "."], project_dir),
+        run_mypy(project_dir, mypy_cache),
         run(
             [
                 sys.executable,
@@ -202,7 +231,7 @@ def test_the_readmes_own_route_example_works_as_written(baked_code_variant, tmp_
         ),
     ]
 
-    assert [c.returncode for c in checks] == [0, 0, 0], [
+    assert [c.returncode for c in checks] == [0, 0, 0, 0], [
         c.stdout + c.stderr for c in checks
     ]
-    assert "2 passed" in checks[2].stdout
+    assert "2 passed" in checks[3].stdout

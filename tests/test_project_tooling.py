@@ -137,10 +137,26 @@ def test_pre_commit_runs_ruff_pinned_to_a_release(baked):
     _, project_dir = baked
     config = yaml.safe_load((project_dir / ".pre-commit-config.yaml").read_text())
 
-    (repo,) = config["repos"]
+    repo, _ = config["repos"]
     assert repo["repo"] == "https://github.com/astral-sh/ruff-pre-commit"
     assert re.fullmatch(r"v\d+\.\d+\.\d+", repo["rev"])
     assert [hook["id"] for hook in repo["hooks"]] == ["ruff", "ruff-format"]
+
+
+def test_pre_commit_runs_mypy_on_the_whole_service_in_its_locked_environment(baked):
+    _, project_dir = baked
+    config = yaml.safe_load((project_dir / ".pre-commit-config.yaml").read_text())
+
+    _, repo = config["repos"]
+    (hook,) = repo["hooks"]
+    assert repo["repo"] == "local"
+    assert (hook["entry"], hook["pass_filenames"]) == ("uv run --locked mypy", False)
+    # Run when what decides its answer changes: the code or the dependencies.
+    triggers = ["src/my_service/app.py", "pyproject.toml", "uv.lock"]
+    ignored = ["tests/test_app.py", "README.md", "src/my_service/py.typed"]
+    assert [bool(re.search(hook["files"], path)) for path in triggers + ignored] == (
+        [True] * len(triggers) + [False] * len(ignored)
+    )
 
 
 def test_makefile_has_the_everyday_targets(baked):

@@ -9,11 +9,11 @@ Your routers are included below the example's; the rest is the wiring.
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
 
 from anyio import to_thread
 from fastapi import FastAPI
 from opentelemetry import metrics, trace
+from starlette.types import Scope
 
 from . import __version__
 from .logs import SpanOnErrorMiddleware, configure_logging
@@ -31,7 +31,7 @@ from .telemetry import (
 logger = logging.getLogger(__package__)
 
 
-def is_health_check(scope: dict[str, Any]) -> bool:
+def is_health_check(scope: Scope) -> bool:
     return scope.get("path") == HEALTH_PATH
 
 

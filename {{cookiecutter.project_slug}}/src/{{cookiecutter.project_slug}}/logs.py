@@ -97,7 +97,7 @@ class TextFormatter(logging.Formatter):
         # Built here, not in the filter: JSON lines never need it.
         ids = getattr(record, "trace_id", "")
         if ids:
-            ids = f" trace_id={ids} span_id={record.span_id}"
+            ids = f" trace_id={ids} span_id={getattr(record, 'span_id', '')}"
         record.correlation = f"service={getattr(record, 'service_name', '')}{ids}"
         return super().format(record)
 
@@ -114,8 +114,8 @@ class JsonFormatter(logging.Formatter):
             "message": record.getMessage(),
             "service_name": getattr(record, "service_name", ""),
         }
-        if getattr(record, "trace_id", ""):
-            line.update(trace_id=record.trace_id, span_id=record.span_id)
+        if trace_id := getattr(record, "trace_id", ""):
+            line.update(trace_id=trace_id, span_id=getattr(record, "span_id", ""))
         if record.exc_info:
             line["exception"] = record.exc_text or self.formatException(record.exc_info)
         if record.stack_info:

@@ -85,7 +85,7 @@ def parse_tracestate(headers: list[str]) -> TraceState:
     if len(matches) > MAX_MEMBERS or not all(matches):
         return TraceState()
     members: dict[str, str] = {}
-    for match in matches:
+    for match in filter(None, matches):
         members.setdefault(match[1], match[0])
     kept = limit_tracestate(list(members.values()))
     return W3CTraceState(dict(member.split("=", 1) for member in kept))

@@ -79,7 +79,7 @@ class RedactingSpanProcessor(SynchronousMultiSpanProcessor):
     def on_end(self, span: ReadableSpan) -> None:
         # `end()` builds this ReadableSpan for the processors alone. The SDK has
         # no public way to change it, and a new one would lose the drop counts.
-        attributes = span.attributes
+        attributes = span.attributes or {}
         redacted = {
             key: (redact_query if key == "url.query" else redact_url)(value)
             for key in URL_ATTRIBUTES

@@ -101,8 +101,13 @@ def _collector_address(value: str, info: ValidationInfo) -> str:
 def _exporter_headers(value: SecretStr) -> SecretStr:
     # The SDK would drop a malformed header with a warning that quotes it.
     dropped: list[logging.LogRecord] = []
+
+    def capture(record: logging.LogRecord) -> bool:
+        dropped.append(record)
+        return False  # not logged: it would quote the header
+
     sdk_logger = logging.getLogger(parse_env_headers.__module__)
-    sdk_logger.addFilter(capture := dropped.append)
+    sdk_logger.addFilter(capture)
     try:
         parse_env_headers(value.get_secret_value(), liberal=True)
     finally:
@@ -244,7 +249,7 @@ class Settings(BaseSettings):
     @field_validator("export_batch_size")
     @classmethod
     def _within_the_queue(cls, size: int | None, info: ValidationInfo) -> int:
-        queue = info.data.get("queue_size", 1)
+        queue: int = info.data.get("queue_size", 1)
         if size is None:
             return min(DEFAULT_EXPORT_BATCH_SIZE, queue)
         if size > queue:
@@ -257,7 +262,8 @@ class Settings(BaseSettings):
     def endpoint(self, signal: Signal) -> str:
         """By the SDK's rules: the signal's own variable as given, else the base
         URL, with /v1/<signal> added over HTTP."""
-        if own := getattr(self, f"otlp_{signal}_endpoint"):
+        own: str | None = getattr(self, f"otlp_{signal}_endpoint")
+        if own:
             return own
         if self.protocol(signal) == "http/protobuf":
             return f"{self.otlp_endpoint.removesuffix('/')}/v1/{signal}"

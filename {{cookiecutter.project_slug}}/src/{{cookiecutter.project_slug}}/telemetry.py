@@ -18,6 +18,7 @@ from opentelemetry import metrics, trace
 from opentelemetry.sdk.metrics import (
     AlwaysOffExemplarFilter,
     AlwaysOnExemplarFilter,
+    ExemplarFilter,
     MeterProvider,
     TraceBasedExemplarFilter,
 )
@@ -49,7 +50,7 @@ from .settings import Settings, Signal
 
 logger = logging.getLogger(__name__)
 
-EXEMPLAR_FILTERS = {
+EXEMPLAR_FILTERS: dict[str, type[ExemplarFilter]] = {
     "trace_based": TraceBasedExemplarFilter,
     "always_on": AlwaysOnExemplarFilter,
     "always_off": AlwaysOffExemplarFilter,
@@ -64,29 +65,29 @@ def build_resource() -> Resource:
 
 def build_otlp_exporter(settings: Settings, signal: Signal = "traces") -> Any:
     """The signal's exporter for its protocol (settings checked it is installed)."""
+    endpoint = settings.endpoint(signal)
     if settings.protocol(signal) == "grpc":
         # gRPC's C core writes a line per failed TLS handshake to stderr, past the
         # one line per outage; its errors still show. An operator's choice stands.
         os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
-        from opentelemetry.exporter.otlp.proto.grpc import (
-            metric_exporter,
-            trace_exporter,
-        )
-    else:
-        from opentelemetry.exporter.otlp.proto.http import (
-            metric_exporter,
-            trace_exporter,
-        )
-    endpoint = settings.endpoint(signal)
+        import opentelemetry.exporter.otlp.proto.grpc.metric_exporter as grpc_metrics
+        import opentelemetry.exporter.otlp.proto.grpc.trace_exporter as grpc_traces
+
+        if signal == "traces":
+            return grpc_traces.OTLPSpanExporter(endpoint=endpoint)
+        return grpc_metrics.OTLPMetricExporter(endpoint=endpoint)
+    import opentelemetry.exporter.otlp.proto.http.metric_exporter as http_metrics
+    import opentelemetry.exporter.otlp.proto.http.trace_exporter as http_traces
+
     if signal == "traces":
-        return trace_exporter.OTLPSpanExporter(endpoint=endpoint)
-    return metric_exporter.OTLPMetricExporter(endpoint=endpoint)
+        return http_traces.OTLPSpanExporter(endpoint=endpoint)
+    return http_metrics.OTLPMetricExporter(endpoint=endpoint)
 
 
 def build_exporters(settings: Settings, signal: Signal) -> list[Any]:
     """The exporters OTEL_TRACES_EXPORTER or OTEL_METRICS_EXPORTER names."""
     traces = signal == "traces"
-    exporters = []
+    exporters: list[Any] = []
     for name in settings.traces_exporters if traces else settings.metrics_exporters:
         if name == "otlp":
             endpoint = settings.endpoint(signal)
@@ -118,7 +119,9 @@ def build_span_processor(
 
 def build_tracer_provider(settings: Settings) -> TracerProvider:
     provider = TracerProvider(
-        resource=build_resource(), active_span_processor=RedactingSpanProcessor()
+        resource=build_resource(),
+        # The SDK's SynchronousMultiSpanProcessor.__init__ lacks "-> None".
+        active_span_processor=RedactingSpanProcessor(),  # type: ignore[no-untyped-call]
     )
     for exporter in build_exporters(settings, "traces"):
         provider.add_span_processor(build_span_processor(settings, exporter))
