@@ -7,8 +7,8 @@ comes from the lock before any source (the lock itself: tests/test_lock.py);
 every compose port answers on loopback only, no downstream URL is a container's
 own loopback, the collector has the memory limit its memory_limiter is a share
 of, sends traces to Jaeger and metrics to a Prometheus that takes OTLP and keeps
-exemplars, and every file names the same pinned images. No container engine runs here: parsing the files
-is the check.
+exemplars, and every file names the same pinned images. No container engine
+runs here: parsing the files is the check.
 """
 
 import re
