@@ -83,6 +83,8 @@ def test_the_make_targets_the_docs_name_run_what_they_say():
     assert "-m pair_demo --protocol 'grpc' --processor 'batch'" in dry_run("demo")
     http_simple = dry_run("demo", "PROTOCOL=http/protobuf", "PROCESSOR=simple")
     assert "--protocol 'http/protobuf' --processor 'simple'" in http_simple
+    # CONTRIBUTING.md's refresh of the generated lock.
+    assert "-m template_lock --upgrade" in dry_run("lock", "LOCK_ARGS=--upgrade")
 
 
 def run_shell(script: str, cwd: Path, env: dict[str, str] | None = None):
