@@ -32,6 +32,7 @@ INVALID_ANSWERS = [
     ("project_slug", "class", "keyword"),
     ("project_slug", "logging", "shadow"),
     ("project_slug", "fastapi", "shadow"),
+    ("project_slug", "idna", "shadow"),
     ("project_slug", "../escape", "lowercase Python identifier"),
     ("service_port", "0", "1 to 65535"),
     ("service_port", "65536", "1 to 65535"),

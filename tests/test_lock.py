@@ -9,6 +9,7 @@ inside the generated pyproject's ranges, all from PyPI. The template itself is
 what `make lock` writes from its own bakes: nobody edited it by hand.
 """
 
+import importlib.util
 import re
 import subprocess
 import sys
@@ -235,6 +236,21 @@ def test_the_lock_holds_only_packages_the_project_installs_somewhere(lock):
     registry = [p for p in lock["package"] if p is not project]
 
     assert names(installed(lock, None)) == names(registry)
+
+
+def test_no_slug_the_hook_accepts_can_take_a_locked_packages_name(lock):
+    """uv cannot read a lock holding two packages of one name, so the pre-gen
+    hook refuses every locked name as a slug (its `DEPENDENCY_NAMES`)."""
+    hook = Path(__file__).parents[1] / "hooks" / "pre_gen_project.py"
+    spec = importlib.util.spec_from_file_location("pre_gen_project", hook)
+    pre_gen = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(pre_gen)
+    project = the_project(lock)
+    locked = {
+        p["name"].replace("-", "_") for p in lock["package"] if p is not project
+    }
+
+    assert locked - pre_gen.DEPENDENCY_NAMES == set()
 
 
 def test_the_lock_holds_the_protocols_exporter_and_the_clients_packages_only(
