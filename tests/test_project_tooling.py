@@ -135,6 +135,20 @@ def test_one_job_tests_the_newest_releases_the_ranges_admit_without_failing_ci(
     assert newest["continue-on-error"] is True
 
 
+def test_uv_runs_on_the_python_that_setup_python_installs_in_every_job(baked):
+    _, project_dir = baked
+    jobs = generated_workflow(project_dir)["jobs"]
+    checked = 0
+    for job in jobs.values():
+        for step in job["steps"]:
+            if step.get("uses", "").startswith("actions/setup-python@"):
+                named = step["with"]["python-version"]
+                assert named in (job["env"]["UV_PYTHON"], "${{ env.UV_PYTHON }}")
+                checked += 1
+
+    assert checked == 3
+
+
 def test_generated_workflow_runs_the_uv_release_the_image_installs(baked):
     _, project_dir = baked
     dockerfile = (project_dir / "Dockerfile").read_text()
