@@ -82,8 +82,9 @@ def test_the_uv_environment_holds_the_locked_versions_of_what_the_answers_call_f
         " for d in m.distributions()))"
     )
     with (project_dir / "uv.lock").open("rb") as file:
+        # The project's own entry has no version: it is dynamic.
         locked = {
-            package["name"]: package["version"]
+            package["name"]: package.get("version")
             for package in tomllib.load(file)["package"]
         }
 
