@@ -175,14 +175,6 @@ def test_both_stages_run_one_pinned_python_release(baked):
     assert all(args.startswith("${PYTHON_IMAGE} AS ") for args in froms)
 
 
-def test_the_image_runs_python_3_14_on_debian_trixie_in_two_stages(dockerfile):
-    (image,) = [args for keyword, args in dockerfile if keyword == "ARG"]
-    froms = [args for keyword, args in dockerfile if keyword == "FROM"]
-
-    assert re.fullmatch(r"PYTHON_IMAGE=python:3\.14\.\d+-slim-trixie", image), image
-    assert len(froms) == 2
-
-
 def locked_versions(project_dir: Path) -> dict[str, str]:
     lines = (project_dir / "requirements.lock").read_text().splitlines()
     pins = [line for line in lines if line and not line.startswith("#")]
@@ -250,6 +242,14 @@ def test_the_image_serves_the_port_answer_on_all_interfaces_with_python_m_slug(
     assert f"SERVICE_PORT={PORT_ANSWER}" in environment
     assert command == f'["python", "-m", "{project_dir.name}"]'
     assert "os.environ['SERVICE_PORT'] + '/healthz'" in health
+
+
+def test_the_image_runs_python_3_14_on_debian_trixie_in_two_stages(dockerfile):
+    (image,) = [args for keyword, args in dockerfile if keyword == "ARG"]
+    froms = [args for keyword, args in dockerfile if keyword == "FROM"]
+
+    assert re.fullmatch(r"PYTHON_IMAGE=python:3\.14\.\d+-slim-trixie", image), image
+    assert len(froms) == 2
 
 
 def test_dockerignore_admits_exactly_what_the_dockerfile_copies(dockerfile, baked):
