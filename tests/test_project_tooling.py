@@ -231,21 +231,7 @@ def test_pre_commit_runs_ruff_pinned_to_a_release(baked):
     assert [hook["id"] for hook in repo["hooks"]] == ["ruff", "ruff-format"]
 
 
-def makefile_recipes(text: str) -> dict[str, list[str]]:
-    """{target: its recipe lines}, for the rules written `target:`."""
-    recipes: dict[str, list[str]] = {}
-    target = None
-    for line in text.splitlines():
-        rule = re.match(r"^([\w-]+):", line)
-        if rule:
-            target = rule[1]
-            recipes[target] = []
-        elif line.startswith("\t") and target:
-            recipes[target].append(line[1:])
-    return recipes
-
-
-def test_makefile_has_the_everyday_targets_run_by_uv(baked):
+def test_makefile_has_the_everyday_targets(baked):
     _, project_dir = baked
     text = (project_dir / "Makefile").read_text()
     recipes = makefile_recipes(text)
@@ -262,6 +248,20 @@ def test_makefile_has_the_everyday_targets_run_by_uv(baked):
     assert recipes["up"] == ["docker compose up --build"]
     recipe_lines = [line for line in text.splitlines() if line.startswith(" ")]
     assert recipe_lines == [], "recipes must start with a tab"
+
+
+def makefile_recipes(text: str) -> dict[str, list[str]]:
+    """{target: its recipe lines}, for the rules written `target:`."""
+    recipes: dict[str, list[str]] = {}
+    target = None
+    for line in text.splitlines():
+        rule = re.match(r"^([\w-]+):", line)
+        if rule:
+            target = rule[1]
+            recipes[target] = []
+        elif line.startswith("\t") and target:
+            recipes[target].append(line[1:])
+    return recipes
 
 
 def settings_in_force(project_dir) -> dict[str, object]:
