@@ -121,33 +121,40 @@ def stack(which: str, compose: dict, pair: dict) -> dict:
     return compose if which == "project" else pair
 
 
-def test_dependencies_are_built_from_the_lock_before_the_source_is_copied(
+def test_dependencies_are_installed_from_the_lock_before_the_source_is_copied(
     dockerfile,
 ):
     steps = [f"{keyword} {arguments}" for keyword, arguments in dockerfile]
-    lock_copy = steps.index("COPY requirements.lock ./")
+    lock_copy = steps.index("COPY pyproject.toml uv.lock ./")
     (dependencies,) = [
-        i for i, step in enumerate(steps) if "--requirement requirements.lock" in step
+        i for i, step in enumerate(steps) if "--no-install-project" in step
     ]
     source_copy = steps.index("COPY src/ src/")
+    (project,) = [i for i, step in enumerate(steps) if "--no-editable" in step]
 
-    assert lock_copy < dependencies < source_copy
-    assert "pip wheel" in steps[dependencies]
-    assert any("--no-deps" in step for step in steps[source_copy:])
+    assert lock_copy < dependencies < source_copy < project
+    for step in (steps[dependencies], steps[project]):
+        assert "uv sync --locked --no-dev" in step
+        # A cache mount: the downloads stay out of every layer.
+        assert step.startswith("RUN --mount=type=cache,target=/root/.cache/uv ")
 
 
-def test_the_image_installs_the_wheels_from_a_mount_so_no_layer_keeps_them(
-    runtime_stage,
+def test_the_image_holds_the_locked_environment_alone_and_runs_no_installer(
+    dockerfile, runtime_stage
 ):
-    (install,) = [
-        arguments
-        for keyword, arguments in runtime_stage
-        if keyword == "RUN" and "pip install" in arguments
+    build_stage = dockerfile[: dockerfile.index(runtime_stage[0])]
+    (uv_install,) = [
+        args for keyword, args in build_stage if keyword == "RUN" and "uv==" in args
     ]
+    copies = [args for keyword, args in runtime_stage if keyword in ("COPY", "ADD")]
+    runs = " ".join(args for keyword, args in runtime_stage if keyword == "RUN")
+    environment = " ".join(args for keyword, args in runtime_stage if keyword == "ENV")
 
-    assert "--mount=type=bind,from=build,source=/wheels,target=/wheels" in install
-    assert "--no-index" in install
-    assert not [args for keyword, args in runtime_stage if keyword in ("COPY", "ADD")]
+    assert re.search(r"--no-cache-dir uv==\d+\.\d+\.\d+$", uv_install), uv_install
+    # The same path in both stages: the environment's scripts name it.
+    assert copies == ["--from=build /app/.venv /app/.venv"]
+    assert "PATH=/app/.venv/bin:$PATH" in environment
+    assert "uv" not in runs.split() and "pip" not in runs
 
 
 def test_both_stages_run_one_pinned_python_release(baked):
@@ -187,6 +194,14 @@ def test_the_image_serves_the_port_answer_on_all_interfaces_with_python_m_slug(
     assert f"SERVICE_PORT={PORT_ANSWER}" in environment
     assert command == f'["python", "-m", "{project_dir.name}"]'
     assert "os.environ['SERVICE_PORT'] + '/healthz'" in health
+
+
+def test_the_image_runs_python_3_14_on_debian_trixie_in_two_stages(dockerfile):
+    (image,) = [args for keyword, args in dockerfile if keyword == "ARG"]
+    froms = [args for keyword, args in dockerfile if keyword == "FROM"]
+
+    assert re.fullmatch(r"PYTHON_IMAGE=python:3\.14\.\d+-slim-trixie", image), image
+    assert len(froms) == 2
 
 
 def test_dockerignore_admits_exactly_what_the_dockerfile_copies(dockerfile, baked):

@@ -138,8 +138,8 @@ def test_the_generated_readme_console_command_prints_the_spans_of_a_call(
     curl = commands[commands.index(console) + 1]
     port = free_port()
     env = {"PYTHONPATH": str(project / "src"), "SERVICE_PORT": str(port)}
-    # The README's `python` is the one the project is installed for.
-    line = console.replace(" python ", f" exec {shlex.quote(sys.executable)} ")
+    # The README's `uv run python` is the Python the project is installed for.
+    line = console.replace(" uv run python ", f" exec {shlex.quote(sys.executable)} ")
     service = ManagedProcess(
         "my_service",
         ["bash", "-c", line],
