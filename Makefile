@@ -19,8 +19,9 @@ PYTEST_ARGS ?=
 BENCH_ARGS ?=
 MODULES ?=
 MUTATION_ARGS ?=
+LOCK_ARGS ?=
 
-.PHONY: demo test lint bench mutation clean
+.PHONY: demo test lint bench mutation lock clean
 
 $(STAMP): pyproject.toml
 	@echo "==> creating the virtual environment $(VENV) (first run only)"
@@ -60,9 +61,15 @@ $(MUTATION_STAMP): $(STAMP)
 mutation: $(MUTATION_STAMP)
 	@$(BIN)/python -m mutation --modules '$(MODULES)' $(MUTATION_ARGS)
 
+# The generated project's uv.lock: `uv lock` for every combination of answers,
+# merged into {{cookiecutter.project_slug}}/uv.lock (needs PyPI; CONTRIBUTING.md;
+# `make lock LOCK_ARGS=--upgrade` takes the newest releases the ranges admit).
+lock: $(STAMP)
+	@$(BIN)/python -m template_lock $(LOCK_ARGS)
+
 lint: $(STAMP)
-	@$(BIN)/ruff check hooks tests otlp_receiver service_harness pair_demo benchmarks mutation template_filters.py
-	@$(BIN)/ruff format --check tests otlp_receiver service_harness pair_demo benchmarks mutation template_filters.py
+	@$(BIN)/ruff check hooks tests otlp_receiver service_harness pair_demo benchmarks mutation template_filters.py template_lock.py
+	@$(BIN)/ruff format --check tests otlp_receiver service_harness pair_demo benchmarks mutation template_filters.py template_lock.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache build node_modules

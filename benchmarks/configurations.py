@@ -19,6 +19,7 @@ SERVICE = "service"
 REFERENCE = "reference"
 CONTRIB = "contrib"
 LITE_BOOTSTRAP = "lite-bootstrap"
+LOGFIRE = "logfire"
 PAIR = "pair"
 
 # Where spans and metrics go: the receiver over gRPC or HTTP (spans counted),
@@ -45,6 +46,9 @@ SPANS_PER_REQUEST = {
     (CONTRIB, EXAMPLE): 4,
     (LITE_BOOTSTRAP, ROOT): 3,
     (LITE_BOOTSTRAP, EXAMPLE): 4,
+    # Logfire leaves the `send` and `receive` spans out.
+    (LOGFIRE, ROOT): 1,
+    (LOGFIRE, EXAMPLE): 2,
     # service_a: server, operation, client; service_b: server, operation.
     (PAIR, EXAMPLE): 5,
 }
@@ -170,14 +174,7 @@ ENCODED_NOT_SENT = traced(
     factory="benchmarks.provider_variants:create_encode_only_app",
 )
 
-# A native span processor in place of the batch processor and the exporter,
-# and the peers a user would pick instead of the template, on the same routes.
-NATIVE_HTTP = traced(
-    "native-http",
-    "fastotel's native processor, HTTP (not adopted)",
-    collector=COLLECTOR_HTTP,
-    factory="benchmarks.provider_variants:create_native_app",
-)
+# The peers a user would pick instead of the template, on the same routes.
 CONTRIB_PEER = traced(
     "contrib",
     "contrib instrumentation, its defaults (peer)",
@@ -189,6 +186,12 @@ LITE_BOOTSTRAP_PEER = traced(
     "lite-bootstrap (peer)",
     kind=LITE_BOOTSTRAP,
     collector=COLLECTOR_GRPC,
+)
+LOGFIRE_PEER = traced(
+    "logfire",
+    "Logfire, OTLP backend setup, with metrics (peer)",
+    kind=LOGFIRE,
+    collector=COLLECTOR_HTTP,
 )
 
 # What uvicorn's access line costs (SERVICE_ACCESS_LOG=false turns it off).
@@ -222,10 +225,10 @@ MAIN = (
     ENCODED_NOT_SENT,
     UNTRACED_NO_ACCESS_LOG,
     BATCH_NO_ACCESS_LOG,
-    NATIVE_HTTP,
     TUTORIAL_REFERENCE,
     CONTRIB_PEER,
     LITE_BOOTSTRAP_PEER,
+    LOGFIRE_PEER,
     PAIR_UNTRACED,
     PAIR_TRACED,
 )

@@ -19,7 +19,9 @@ its own documentation says and exporting over gRPC to the same receiver:
 `create_contrib_app`, the contrib opentelemetry-instrumentation-fastapi with
 its defaults (which turns FastAPI's own telemetry off), and
 `create_lite_bootstrap_app`, lite-bootstrap's FastAPI bootstrapper with its
-OpenTelemetry instrument.
+OpenTelemetry instrument, and `create_logfire_app`, Pydantic Logfire set up as
+its guide to other backends says (OTLP over HTTP to the same endpoint variable;
+its defaults also export metrics there).
 """
 
 import os
@@ -62,6 +64,20 @@ def create_lite_bootstrap_app() -> FastAPI:
         opentelemetry_endpoint=os.environ["OTEL_EXPORTER_OTLP_ENDPOINT"],
     )
     return add_routes(FastAPIBootstrapper(bootstrap_config=config).bootstrap())
+
+
+def create_logfire_app() -> FastAPI:
+    import logfire
+
+    # Its guide for an OTLP backend: nothing to Logfire's service, no console.
+    logfire.configure(
+        send_to_logfire=False,
+        service_name=os.environ["BENCH_APP_PACKAGE"],
+        console=False,
+    )
+    app = add_routes(FastAPI())
+    logfire.instrument_fastapi(app)
+    return app
 
 
 def add_routes(app: FastAPI) -> FastAPI:

@@ -20,6 +20,7 @@ from benchmarks.configurations import (
     CONTRIB,
     EXAMPLE,
     LITE_BOOTSTRAP,
+    LOGFIRE,
     PAIR,
     REFERENCE,
     ROOT,
@@ -54,6 +55,7 @@ PEER_APPS = {
         (REFERENCE, "create_app"),
         (CONTRIB, "create_contrib_app"),
         (LITE_BOOTSTRAP, "create_lite_bootstrap_app"),
+        (LOGFIRE, "create_logfire_app"),
     )
 }
 

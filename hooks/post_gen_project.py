@@ -37,10 +37,10 @@ def next_steps(project_dir: Path, package: str, port: int) -> str:
         [
             f"Created {project_dir}. Next:",
             f"  cd {project_dir.name}",
-            "  python3 -m venv .venv && . .venv/bin/activate",
-            "  pip install -e '.[dev]'",
-            "  pytest",
-            f"  uvicorn --factory {package}.app:create_app --port {port}",
+            "  uv sync --locked",
+            "  uv run pytest",
+            f"  uv run uvicorn --factory {package}.app:create_app --port {port}",
+            "(Without uv: README.md, section Run, installs with pip.)",
         ]
     )
 

@@ -16,24 +16,72 @@ from urllib.parse import urlsplit
 IDENTIFIER = re.compile(r"[a-z_][a-z0-9_]*")
 PROTOCOLS = ("grpc", "http/protobuf")
 SPAN_PROCESSORS = ("batch", "simple")
-# Distributions the generated service imports: a slug with one of these names
-# would shadow it and break the service at import time.
-DEPENDENCY_MODULES = frozenset(
+# A slug must not shadow a module the service or its tests import, nor take the
+# name of a package in its uv.lock (uv cannot read a lock holding two packages
+# of one name). tests/test_lock.py checks that every locked name is here.
+DEPENDENCY_NAMES = frozenset(
     {
+        "annotated_doc",
+        "annotated_types",
         "anyio",
+        "ast_serialize",
+        "certifi",
+        "charset_normalizer",
+        "click",
+        "colorama",
+        "dotenv",
         "fastapi",
         "google",
+        "googleapis_common_protos",
         "grpc",
+        "grpcio",
+        "h11",
+        "httpcore",
+        "httptools",
         "httpx",
+        "idna",
+        "iniconfig",
+        "librt",
+        "mypy",
+        "mypy_extensions",
         "opentelemetry",
+        "opentelemetry_api",
+        "opentelemetry_exporter_http_transport",
+        "opentelemetry_exporter_otlp_common",
+        "opentelemetry_exporter_otlp_proto_common",
+        "opentelemetry_exporter_otlp_proto_grpc",
+        "opentelemetry_exporter_otlp_proto_http",
+        "opentelemetry_instrumentation",
+        "opentelemetry_instrumentation_requests",
+        "opentelemetry_proto",
+        "opentelemetry_sdk",
+        "opentelemetry_semantic_conventions",
+        "opentelemetry_util_http",
+        "packaging",
+        "pathspec",
+        "pluggy",
+        "protobuf",
         "pydantic",
+        "pydantic_core",
+        "pydantic_settings",
+        "pygments",
         "pytest",
+        "python_dotenv",
+        "pyyaml",
         "requests",
         "ruff",
         "starlette",
         "tests",
+        "types_requests",
+        "typing_extensions",
+        "typing_inspection",
         "urllib3",
         "uvicorn",
+        "uvloop",
+        "watchfiles",
+        "websockets",
+        "wrapt",
+        "yaml",
     }
 )
 URL_FORBIDDEN = re.compile(r"[\s\"'\\<>{}|^`]")
@@ -50,8 +98,8 @@ def check_slug(value: object) -> str | None:
         return "must be a lowercase Python identifier such as my_service"
     if keyword.iskeyword(value):
         return "must not be a Python keyword"
-    if value in sys.stdlib_module_names or value in DEPENDENCY_MODULES:
-        return "must not shadow a standard-library or dependency module"
+    if value in sys.stdlib_module_names or value in DEPENDENCY_NAMES:
+        return "must not shadow a standard-library module or a dependency"
     return None
 
 

@@ -83,6 +83,8 @@ def test_the_make_targets_the_docs_name_run_what_they_say():
     assert "-m pair_demo --protocol 'grpc' --processor 'batch'" in dry_run("demo")
     http_simple = dry_run("demo", "PROTOCOL=http/protobuf", "PROCESSOR=simple")
     assert "--protocol 'http/protobuf' --processor 'simple'" in http_simple
+    # CONTRIBUTING.md's refresh of the generated lock.
+    assert "-m template_lock --upgrade" in dry_run("lock", "LOCK_ARGS=--upgrade")
 
 
 def run_shell(script: str, cwd: Path, env: dict[str, str] | None = None):
@@ -136,8 +138,8 @@ def test_the_generated_readme_console_command_prints_the_spans_of_a_call(
     curl = commands[commands.index(console) + 1]
     port = free_port()
     env = {"PYTHONPATH": str(project / "src"), "SERVICE_PORT": str(port)}
-    # The README's `python` is the one the project is installed for.
-    line = console.replace(" python ", f" exec {shlex.quote(sys.executable)} ")
+    # The README's `uv run python` is the Python the project is installed for.
+    line = console.replace(" uv run python ", f" exec {shlex.quote(sys.executable)} ")
     service = ManagedProcess(
         "my_service",
         ["bash", "-c", line],

@@ -32,6 +32,7 @@ INVALID_ANSWERS = [
     ("project_slug", "class", "keyword"),
     ("project_slug", "logging", "shadow"),
     ("project_slug", "fastapi", "shadow"),
+    ("project_slug", "idna", "shadow"),
     ("project_slug", "../escape", "lowercase Python identifier"),
     ("service_port", "0", "1 to 65535"),
     ("service_port", "65536", "1 to 65535"),
@@ -127,8 +128,8 @@ def test_post_gen_removal_is_safe_to_repeat(post_gen, tmp_path):
 def test_post_gen_prints_next_steps_without_running_them(post_gen, tmp_path):
     text = post_gen.next_steps(tmp_path / "svc", "svc", 8123)
 
-    assert "pip install -e '.[dev]'" in text
-    assert "uvicorn --factory svc.app:create_app --port 8123" in text
+    assert "  uv sync --locked\n  uv run pytest\n" in text
+    assert "uv run uvicorn --factory svc.app:create_app --port 8123" in text
 
 
 # Cookiecutter itself refuses a choice answer outside the list, before any hook.

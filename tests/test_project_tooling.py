@@ -21,6 +21,7 @@ SHA_PINNED = re.compile(r"^[\w.-]+/[\w./-]+@[0-9a-f]{40}$")
 VERSION_PINNED = re.compile(r"^[\w.-]+/[\w./-]+@v\d+\.\d+\.\d+$")
 VERSION_COMMENT = re.compile(r"#\s*v\d+\.\d+\.\d+")
 CLIENT_ONLY_PREFIX = "SERVICE_DOWNSTREAM_"
+TEMPLATE_WORKFLOW = TEMPLATE_DIR / ".github" / "workflows" / "template-ci.yml"
 
 
 @pytest.fixture(scope="module", params=[False, True], ids=["client:no", "client:yes"])
@@ -59,71 +60,158 @@ def assert_actions_pinned(path) -> None:
             assert VERSION_COMMENT.search(line), f"no version comment: {line.strip()}"
 
 
+def image_python(project_dir) -> str:
+    dockerfile = (project_dir / "Dockerfile").read_text()
+    (minor,) = re.findall(r"^ARG PYTHON_IMAGE=python:(3\.\d+)\.", dockerfile, re.M)
+    return minor
+
+
 def supported_pythons(project_dir) -> list[str]:
     """From requires-python's lower bound up to the Python the image runs."""
     with (project_dir / "pyproject.toml").open("rb") as file:
         requires = tomllib.load(file)["project"]["requires-python"]
     (lowest,) = re.findall(r">=3\.(\d+)", requires)
-    dockerfile = (project_dir / "Dockerfile").read_text()
-    (newest,) = re.findall(r"^ARG PYTHON_IMAGE=python:3\.(\d+)\.", dockerfile, re.M)
+    newest = image_python(project_dir).split(".")[1]
     return [f"3.{minor}" for minor in range(int(lowest), int(newest) + 1)]
 
 
-def test_generated_workflow_lints_and_tests_on_every_supported_python(baked):
+def generated_workflow(project_dir) -> dict:
+    return load_workflow(project_dir / ".github" / "workflows" / "ci.yml")
+
+
+def job_runs(job: dict) -> list[str]:
+    return [step["run"] for step in job["steps"] if "run" in step]
+
+
+def test_generated_workflow_tests_the_lock_on_every_supported_python(baked):
     _, project_dir = baked
-    workflow = load_workflow(project_dir / ".github" / "workflows" / "ci.yml")
+    workflow = generated_workflow(project_dir)
+    test = workflow["jobs"]["test"]
+    matrix = test["strategy"]["matrix"]
 
-    assert {"push", "pull_request"} <= set(workflow["on"])
-    matrix = workflow["jobs"]["test"]["strategy"]["matrix"]
+    assert {"push", "pull_request", "schedule"} <= set(workflow["on"])
     assert matrix["python-version"] == supported_pythons(project_dir)
-    assert matrix["python-version"][:2] == ["3.10", "3.11"]
-    runs = [
-        step.get("run", "")
-        for job in workflow["jobs"].values()
-        for step in job["steps"]
+    assert matrix["python-version"][0] == "3.11"
+    assert matrix["python-version"][-1] == "3.14"
+    assert test["env"]["UV_PYTHON"] == "${{ matrix.python-version }}"
+    assert job_runs(test) == ["uv sync --locked", "uv run pytest"]
+
+
+def test_python_3_15_is_tested_in_a_job_allowed_to_fail(baked):
+    _, project_dir = baked
+    test = generated_workflow(project_dir)["jobs"]["test"]
+
+    assert test["strategy"]["matrix"]["include"] == [
+        {"python-version": "3.15", "experimental": True}
     ]
-    assert any("ruff check" in run for run in runs)
-    assert any("pytest" in run for run in runs)
+    assert test["continue-on-error"] == "${{ matrix.experimental == true }}"
 
 
-def assert_jobs_are_bounded_keep_no_credentials_and_cache_pip(path) -> None:
+def test_generated_workflow_lints_and_type_checks_on_the_image_python(baked):
+    _, project_dir = baked
+    lint = generated_workflow(project_dir)["jobs"]["lint"]
+
+    assert lint["env"]["UV_PYTHON"] == image_python(project_dir)
+    assert job_runs(lint) == [
+        "uv sync --locked",
+        "uv run ruff check .",
+        "uv run ruff format --check .",
+        "uv run mypy",
+    ]
+
+
+def test_one_job_tests_the_newest_releases_the_ranges_admit_without_failing_ci(
+    baked,
+):
+    _, project_dir = baked
+    newest = generated_workflow(project_dir)["jobs"]["newest-releases"]
+
+    assert newest["env"]["UV_PYTHON"] == image_python(project_dir)
+    assert job_runs(newest) == [
+        "uv lock --upgrade",
+        "uv sync --locked",
+        "uv run pytest",
+    ]
+    assert newest["continue-on-error"] is True
+
+
+def test_uv_runs_on_the_python_that_setup_python_installs_in_every_job(baked):
+    _, project_dir = baked
+    jobs = generated_workflow(project_dir)["jobs"]
+    checked = 0
+    for job in jobs.values():
+        for step in job["steps"]:
+            if step.get("uses", "").startswith("actions/setup-python@"):
+                named = step["with"]["python-version"]
+                assert named in (job["env"]["UV_PYTHON"], "${{ env.UV_PYTHON }}")
+                checked += 1
+
+    assert checked == 3
+
+
+def test_generated_workflow_runs_the_uv_release_the_image_installs(baked):
+    _, project_dir = baked
+    dockerfile = (project_dir / "Dockerfile").read_text()
+    (image_uv,) = re.findall(r"\buv==(\S+)$", dockerfile, re.M)
+    setups = [
+        step["with"]
+        for job in generated_workflow(project_dir)["jobs"].values()
+        for step in job["steps"]
+        if step.get("uses", "").startswith("astral-sh/setup-uv@")
+    ]
+
+    assert len(setups) == 3
+    assert all(setup == {"version": image_uv, "enable-cache": True} for setup in setups)
+
+
+def assert_jobs_are_bounded_and_keep_no_credentials(path) -> None:
     workflow = load_workflow(path)
     for name, job in workflow["jobs"].items():
         assert job["timeout-minutes"] <= 30, name
         for step in job["steps"]:
-            action = step.get("uses", "").split("@")[0]
-            if action == "actions/checkout":
+            if step.get("uses", "").startswith("actions/checkout@"):
                 assert step["with"]["persist-credentials"] is False, name
-            if action == "actions/setup-python":
-                assert step["with"]["cache"] == "pip", name
-                assert step["with"]["cache-dependency-path"] == "pyproject.toml"
 
 
-def test_generated_and_template_workflows_bound_jobs_drop_credentials_cache_pip(
-    baked,
-):
+def test_generated_and_template_workflows_bound_jobs_and_drop_credentials(baked):
     _, project_dir = baked
 
-    assert_jobs_are_bounded_keep_no_credentials_and_cache_pip(
+    assert_jobs_are_bounded_and_keep_no_credentials(
         project_dir / ".github" / "workflows" / "ci.yml"
     )
-    assert_jobs_are_bounded_keep_no_credentials_and_cache_pip(
-        TEMPLATE_DIR / ".github" / "workflows" / "template-ci.yml"
-    )
+    assert_jobs_are_bounded_and_keep_no_credentials(TEMPLATE_WORKFLOW)
 
 
 def test_generated_workflow_builds_the_image(baked):
     _, project_dir = baked
-    workflow = load_workflow(project_dir / ".github" / "workflows" / "ci.yml")
-    runs = [step.get("run", "") for step in workflow["jobs"]["image"]["steps"]]
+    workflow = generated_workflow(project_dir)
 
-    assert any(run.startswith("docker build ") for run in runs)
+    assert job_runs(workflow["jobs"]["image"]) == [
+        "docker build --pull --tag ci-image ."
+    ]
 
 
 def test_generated_workflow_pins_every_action(baked):
     _, project_dir = baked
 
     assert_actions_pinned(project_dir / ".github" / "workflows" / "ci.yml")
+
+
+def test_each_action_is_pinned_to_one_commit_in_both_workflows(baked):
+    _, project_dir = baked
+    uses = steps_using_actions(generated_workflow(project_dir))
+    uses += steps_using_actions(load_workflow(TEMPLATE_WORKFLOW))
+    commits: dict[str, set[str]] = {}
+    for action in uses:
+        name, commit = action.split("@")
+        commits.setdefault(name, set()).add(commit)
+
+    assert set(commits) == {
+        "actions/checkout",
+        "actions/setup-python",
+        "astral-sh/setup-uv",
+    }
+    assert all(len(pinned) == 1 for pinned in commits.values()), commits
 
 
 def test_generated_workflow_keeps_its_own_expressions(baked):
@@ -162,14 +250,34 @@ def test_pre_commit_runs_mypy_on_the_whole_service_in_its_locked_environment(bak
 def test_makefile_has_the_everyday_targets(baked):
     _, project_dir = baked
     text = (project_dir / "Makefile").read_text()
-    targets = set(re.findall(r"^([\w-]+):", text, flags=re.MULTILINE))
+    recipes = makefile_recipes(text)
 
-    assert {"install", "run", "test", "lint", "format", "up"} <= targets
-    assert "\tdocker compose up --build\n" in text
-    assert "-m venv" in text
-    assert "pip install -e '.[dev]'" in text
+    assert recipes["install"] == ["uv sync"]
+    assert recipes["run"] == [f"uv run python -m {project_dir.name}"]
+    assert recipes["test"] == ["uv run pytest"]
+    assert recipes["lint"] == [
+        "uv run ruff check .",
+        "uv run ruff format --check .",
+        "uv run mypy",
+    ]
+    assert recipes["format"] == ["uv run ruff check --fix .", "uv run ruff format ."]
+    assert recipes["up"] == ["docker compose up --build"]
     recipe_lines = [line for line in text.splitlines() if line.startswith(" ")]
     assert recipe_lines == [], "recipes must start with a tab"
+
+
+def makefile_recipes(text: str) -> dict[str, list[str]]:
+    """{target: its recipe lines}, for the rules written `target:`."""
+    recipes: dict[str, list[str]] = {}
+    target = None
+    for line in text.splitlines():
+        rule = re.match(r"^([\w-]+):", line)
+        if rule:
+            target = rule[1]
+            recipes[target] = []
+        elif line.startswith("\t") and target:
+            recipes[target].append(line[1:])
+    return recipes
 
 
 def settings_in_force(project_dir) -> dict[str, object]:
@@ -279,11 +387,17 @@ def test_client_variables_are_documented_only_with_the_client(baked):
     assert has_client_variables == with_client
 
 
-def test_template_workflow_runs_the_ci_script_with_pinned_actions():
-    path = TEMPLATE_DIR / ".github" / "workflows" / "template-ci.yml"
-    workflow = load_workflow(path)
+def test_template_workflow_runs_the_ci_script_with_pinned_actions_and_pip_cache():
+    workflow = load_workflow(TEMPLATE_WORKFLOW)
+    (setup_python,) = [
+        step["with"]
+        for step in workflow["jobs"]["test"]["steps"]
+        if step.get("uses", "").startswith("actions/setup-python@")
+    ]
 
-    assert_actions_pinned(path)
+    assert_actions_pinned(TEMPLATE_WORKFLOW)
+    assert setup_python["cache"] == "pip"
+    assert setup_python["cache-dependency-path"] == "pyproject.toml"
     runs = [
         step.get("run", "")
         for job in workflow["jobs"].values()

@@ -8,7 +8,7 @@ service's or a library's, carries a URL's user:password or query values.
 
 import json
 import logging
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from opentelemetry import trace
 from opentelemetry.sdk.resources import SERVICE_NAME
@@ -106,7 +106,7 @@ class JsonFormatter(logging.Formatter):
     """One JSON object per line; `trace_id` and `span_id` only inside a span."""
 
     def format(self, record: logging.LogRecord) -> str:
-        created = datetime.fromtimestamp(record.created, timezone.utc)
+        created = datetime.fromtimestamp(record.created, UTC)
         line = {
             "time": created.isoformat(timespec="milliseconds"),
             "level": record.levelname,
