@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 import tomllib
+import yaml
 from doc_blocks import doc_commands
 from packaging.utils import canonicalize_name
 
@@ -70,6 +71,23 @@ def test_the_readme_uv_commands_install_the_lock_and_its_tests_pass(uv_project):
     # Only the grpc exporter is installed: the http/protobuf tests skip, and say why.
     assert "SKIPPED" in result.stdout
     assert SKIP_REASON in result.stdout
+
+
+def test_the_pre_commit_mypy_passes_where_the_other_exporter_and_client_are_absent(
+    uv_project,
+):
+    """The mypy overrides hold where their modules are absent, as generated; the
+    template's own environment, where test_generation runs mypy, has them all."""
+    project_dir, _ = uv_project
+    config = yaml.safe_load((project_dir / ".pre-commit-config.yaml").read_text())
+    (hook,) = config["repos"][-1]["hooks"]
+
+    result = run(
+        as_run_by([UV], shlex.split(hook["entry"])), project_dir, env=UV_ENVIRONMENT
+    )
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "no issues found" in result.stdout
 
 
 def test_the_uv_environment_holds_the_locked_versions_of_what_the_answers_call_for(
