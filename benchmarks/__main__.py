@@ -18,7 +18,7 @@ import signal
 import sys
 import tempfile
 from collections.abc import Sequence
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from benchmarks.bake_timing import time_bakes
@@ -102,7 +102,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     try:
         load_before = wait_for_calm(arguments.wait_for_calm)
-        started = datetime.now(timezone.utc)
+        started = datetime.now(UTC)
         print(f"benchmark: load average {load_before:.2f}; work dir {work_dir}")
         projects = bake_projects(
             work_dir, with_pair=any(c.kind == PAIR for c in configurations)
@@ -118,7 +118,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 command=shlex.join(["python", "-m", "benchmarks", *argv]),
                 plan=plan,
                 started=started,
-                finished=datetime.now(timezone.utc),
+                finished=datetime.now(UTC),
                 load_before=load_before,
                 load_after=load_average(),
                 machine=describe_machine(),

@@ -48,7 +48,7 @@ async def _one_connection(
             latencies.append(time.perf_counter() - started)
             if not 200 <= status < 400:
                 errors += 1
-    except (OSError, asyncio.TimeoutError, asyncio.IncompleteReadError, ValueError):
+    except (TimeoutError, OSError, asyncio.IncompleteReadError, ValueError):
         errors += 1
     finally:
         writer.close()

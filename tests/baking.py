@@ -5,10 +5,10 @@ The answer combinations are service_harness.matrix's, shared with the harness.
 
 import subprocess
 import sys
+import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 
-import tomllib
 from packaging.requirements import Requirement
 
 from service_harness.environment import scrubbed_environment

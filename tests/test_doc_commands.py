@@ -19,12 +19,12 @@ import subprocess
 import sys
 import sysconfig
 import time
+import tomllib
 import urllib.request
 from collections.abc import Iterator
 from contextlib import ExitStack
 from pathlib import Path
 
-import tomllib
 from doc_blocks import doc_commands
 
 from service_harness.environment import scrubbed_environment
@@ -114,7 +114,7 @@ def test_the_readme_bakes_run_from_a_local_checkout(tmp_path):
     ]
     script = "\n".join(
         [
-            "pip install cookiecutter".replace("pip", pip, 1),
+            "pip install cookiecutter uv".replace("pip", pip, 1),
             *[bake.replace("examples/", f"{REPO_ROOT}/examples/") for bake in bakes],
             "cd my_service",
         ]

@@ -10,10 +10,10 @@ default.
 import re
 import shutil
 import sys
+import tomllib
 from pathlib import Path
 
 import pytest
-import tomllib
 
 from baking import (
     declared_dependencies,

@@ -3,10 +3,10 @@
 import importlib.util
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import pytest
-import tomllib
 from cookiecutter.environment import StrictEnvironment
 
 from baking import declared_dependencies, run_generated_tests

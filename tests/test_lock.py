@@ -14,11 +14,11 @@ import re
 import subprocess
 import sys
 import time
+import tomllib
 from itertools import chain
 from pathlib import Path
 
 import pytest
-import tomllib
 from cookiecutter.environment import StrictEnvironment
 from packaging.markers import Marker
 from packaging.requirements import Requirement
@@ -246,9 +246,7 @@ def test_no_slug_the_hook_accepts_can_take_a_locked_packages_name(lock):
     pre_gen = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(pre_gen)
     project = the_project(lock)
-    locked = {
-        p["name"].replace("-", "_") for p in lock["package"] if p is not project
-    }
+    locked = {p["name"].replace("-", "_") for p in lock["package"] if p is not project}
 
     assert locked - pre_gen.DEPENDENCY_NAMES == set()
 

@@ -13,12 +13,12 @@ import json
 import shlex
 import signal
 import sys
+import tomllib
 import urllib.request
 import venv
 from pathlib import Path
 
 import pytest
-import tomllib
 import yaml
 from doc_blocks import doc_commands
 from packaging.utils import canonicalize_name
@@ -80,7 +80,7 @@ def test_the_pre_commit_mypy_passes_where_the_other_exporter_and_client_are_abse
     template's own environment, where test_generation runs mypy, has them all."""
     project_dir, _ = uv_project
     config = yaml.safe_load((project_dir / ".pre-commit-config.yaml").read_text())
-    (hook,) = config["repos"][-1]["hooks"]
+    (hook,) = [hook for hook in config["repos"][0]["hooks"] if hook["id"] == "mypy"]
 
     result = run(
         as_run_by([UV], shlex.split(hook["entry"])), project_dir, env=UV_ENVIRONMENT

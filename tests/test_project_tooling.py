@@ -9,10 +9,11 @@ The template's own workflow is checked the same way.
 import json
 import re
 import sys
+import tomllib
 
 import pytest
-import tomllib
 import yaml
+from packaging.requirements import Requirement
 
 from baking import run
 from service_harness.projects import TEMPLATE_DIR
@@ -164,6 +165,22 @@ def test_generated_workflow_runs_the_uv_release_the_image_installs(baked):
     assert all(setup == {"version": image_uv, "enable-cache": True} for setup in setups)
 
 
+def test_the_images_uv_is_inside_the_range_the_template_writes_its_locks_with(baked):
+    """The lock is written (make lock) and checked (test_lock.py) with the test
+    extra's uv; the image and CI must read it with a release of that range."""
+    _, project_dir = baked
+    dockerfile = (project_dir / "Dockerfile").read_text()
+    (image_uv,) = re.findall(r"\buv==(\S+)$", dockerfile, re.M)
+    pyproject = tomllib.loads((TEMPLATE_DIR / "pyproject.toml").read_text())
+    (uv,) = [
+        Requirement(requirement)
+        for requirement in pyproject["project"]["optional-dependencies"]["test"]
+        if Requirement(requirement).name == "uv"
+    ]
+
+    assert uv.specifier.contains(image_uv), (image_uv, str(uv.specifier))
+
+
 def assert_jobs_are_bounded_and_keep_no_credentials(path) -> None:
     workflow = load_workflow(path)
     for name, job in workflow["jobs"].items():
@@ -221,23 +238,27 @@ def test_generated_workflow_keeps_its_own_expressions(baked):
     assert "python-version: ${{ matrix.python-version }}" in text
 
 
-def test_pre_commit_runs_ruff_pinned_to_a_release(baked):
+def test_pre_commit_runs_ruff_at_the_locked_release_as_make_lint_does(baked):
+    """One place for ruff's version, uv.lock: a hook pinned to a release of its
+    own would drift from what `make lint` and CI run after `uv lock --upgrade`."""
     _, project_dir = baked
     config = yaml.safe_load((project_dir / ".pre-commit-config.yaml").read_text())
 
-    repo, _ = config["repos"]
-    assert repo["repo"] == "https://github.com/astral-sh/ruff-pre-commit"
-    assert re.fullmatch(r"v\d+\.\d+\.\d+", repo["rev"])
-    assert [hook["id"] for hook in repo["hooks"]] == ["ruff", "ruff-format"]
+    (repo,) = config["repos"]
+    ruff = [hook for hook in repo["hooks"] if hook["id"].startswith("ruff")]
+    assert repo["repo"] == "local"
+    assert [(hook["entry"], hook["types"]) for hook in ruff] == [
+        ("uv run --locked ruff check --fix", ["python"]),
+        ("uv run --locked ruff format", ["python"]),
+    ]
 
 
 def test_pre_commit_runs_mypy_on_the_whole_service_in_its_locked_environment(baked):
     _, project_dir = baked
     config = yaml.safe_load((project_dir / ".pre-commit-config.yaml").read_text())
 
-    _, repo = config["repos"]
-    (hook,) = repo["hooks"]
-    assert repo["repo"] == "local"
+    (repo,) = config["repos"]
+    (hook,) = [hook for hook in repo["hooks"] if hook["id"] == "mypy"]
     assert (hook["entry"], hook["pass_filenames"]) == ("uv run --locked mypy", False)
     # Run when what decides its answer changes: the code or the dependencies.
     triggers = ["src/my_service/app.py", "pyproject.toml", "uv.lock"]
