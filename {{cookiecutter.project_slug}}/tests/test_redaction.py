@@ -5,6 +5,12 @@ import time
 
 import pytest
 from fastapi.testclient import TestClient
+from opentelemetry._logs import get_logger_provider, set_logger_provider
+from opentelemetry.sdk._logs import LoggerProvider
+from opentelemetry.sdk._logs.export import (
+    InMemoryLogRecordExporter,
+    SimpleLogRecordProcessor,
+)
 from opentelemetry.sdk.trace import (
     Event,
     ReadableSpan,
@@ -160,6 +166,29 @@ def test_a_routes_exception_reaches_no_span_with_the_secrets_in_its_text(
     for span in spans:
         recorded = repr(span.to_json())
         assert CREDENTIAL not in recorded, span.name
+
+
+def test_fastapi_sends_no_exception_log_past_the_redaction(settings, tracer_provider):
+    """FastAPI's log telemetry sends an unhandled exception's message and
+    traceback, as raised, to any logger provider set globally (as
+    `opentelemetry-instrument` sets one). The service turns it off: its log
+    lines and spans are where exceptions go, scrubbed."""
+    exporter = InMemoryLogRecordExporter()
+    logger_provider = get_logger_provider()
+    if not isinstance(logger_provider, LoggerProvider):
+        logger_provider = LoggerProvider()
+        set_logger_provider(logger_provider)
+    logger_provider.add_log_record_processor(SimpleLogRecordProcessor(exporter))
+    app = create_app(settings, tracer_provider)
+
+    @app.get("/fails")
+    async def fails() -> None:
+        raise ValueError(f"cannot reach http://u:{CREDENTIAL}@h/x")
+
+    with TestClient(app, raise_server_exceptions=False) as client:
+        assert client.get("/fails").status_code == 500
+
+    assert exporter.get_finished_logs() == ()
 
 
 def span_with(events=(), status=None) -> ReadableSpan:

@@ -37,10 +37,15 @@ def test_root_answers_with_one_server_span_and_the_health_check_with_none(
     assert (span.name, span.kind) == ("GET /", SpanKind.SERVER)
 
 
-def test_the_openapi_document_names_the_service_and_its_version(client):
-    info = client.get("/openapi.json").json()["info"]
+def test_the_openapi_document_names_the_service_and_its_version(
+    monkeypatch, settings, tracer_provider
+):
+    # A release of yours: FastAPI's own default is the version generated, 0.1.0.
+    monkeypatch.setattr(f"{service.__name__}.app.__version__", "2.3.4")
+    with TestClient(create_app(settings, tracer_provider)) as client:
+        info = client.get("/openapi.json").json()["info"]
 
-    assert info == {"title": service.__name__, "version": service.__version__}
+    assert info == {"title": service.__name__, "version": "2.3.4"}
 
 
 def test_example_server_span_has_route_method_status_and_the_operation_as_child(
