@@ -140,7 +140,37 @@ def test_http_needs_a_url_where_grpc_takes_host_and_port(monkeypatch, capsys):
         OTEL_EXPORTER_OTLP_ENDPOINT="collector:4318",
     )
 
-    assert "OTEL_EXPORTER_OTLP_ENDPOINT: must be an http://" in line
+    assert line == (
+        f"{service.__name__}: configuration error: OTEL_EXPORTER_OTLP_ENDPOINT: "
+        "must be an http:// or https:// URL with a host, no query or fragment"
+    )
+
+
+def test_grpc_takes_host_and_port_with_the_host_in_any_case(monkeypatch):
+    needs_exporter("grpc")
+    set_environment(
+        monkeypatch,
+        OTEL_EXPORTER_OTLP_PROTOCOL="grpc",
+        OTEL_EXPORTER_OTLP_ENDPOINT="Collector.Example:4317",
+    )
+
+    assert Settings().endpoint("traces") == "Collector.Example:4317"
+
+
+def test_a_signals_own_endpoint_answers_to_that_signals_protocol_alone(
+    monkeypatch,
+):
+    for protocol in EXPORTER_MODULES:
+        needs_exporter(protocol)
+    set_environment(
+        monkeypatch,
+        OTEL_EXPORTER_OTLP_PROTOCOL="grpc",
+        OTEL_EXPORTER_OTLP_METRICS_PROTOCOL="http/protobuf",
+        OTEL_EXPORTER_OTLP_ENDPOINT="http://collector:4318",
+        OTEL_EXPORTER_OTLP_TRACES_ENDPOINT="collector:4317",
+    )
+
+    assert Settings().endpoint("traces") == "collector:4317"
 
 
 def test_each_signals_protocol_wins_and_only_its_exporter_is_needed(
@@ -413,14 +443,16 @@ def test_checking_the_headers_leaves_the_sdks_parser_logging_as_it_was(
     assert sdk_logger.filters == before
 
 
-def test_a_validation_error_from_settings_quotes_no_value(monkeypatch):
-    """For a team's own `Settings()`, outside load_settings's one line."""
+def test_a_validation_error_from_settings_quotes_no_value(monkeypatch, caplog):
+    """For a team's own `Settings()`, outside load_settings's one line; nor does
+    the SDK's header parser log what it drops."""
     monkeypatch.setenv("OTEL_EXPORTER_OTLP_HEADERS", f"Authorization: Bearer {SECRET}")
 
-    with pytest.raises(ValidationError) as refused:
+    with caplog.at_level(logging.DEBUG), pytest.raises(ValidationError) as refused:
         Settings()
 
     assert SECRET not in str(refused.value)
+    assert SECRET not in caplog.text
 
 
 @pytest.mark.parametrize(
