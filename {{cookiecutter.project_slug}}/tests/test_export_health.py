@@ -158,6 +158,31 @@ def test_the_outage_starts_at_the_exporters_first_warning(
     assert lines[1].endswith("works again after 10.0 s; 2 spans were lost")
 
 
+def test_an_exporters_own_filter_hides_no_warning_from_the_outage_line(
+    caplog, inner, exporter_logger, clock
+):
+    """The gRPC exporter's logger drops a record in the same words as the one
+    before it (the SDK's DuplicateFilter): one signal's first warning, after the
+    other signal's. The outage still starts at it, with its reason."""
+    previous: list[object] = []
+
+    def drop_repeats(record: logging.LogRecord) -> bool:
+        repeated = previous == [record.msg]
+        previous[:] = [record.msg]
+        return not repeated
+
+    exporter_logger.addFilter(drop_repeats)  # as the exporter module, at import
+    exporter_logger.setLevel(logging.WARNING)  # as in the service: no info record
+    exporter_logger.warning(COMPLAINT)  # the other signal's warning
+    wrapper = OutageReportingExporter(inner, DESTINATION)
+    with caplog.at_level(logging.INFO):
+        inner.down = True
+        wrapper.export(spans(1))
+
+    (line,) = tracing_lines(caplog)
+    assert f"({COMPLAINT})" in line
+
+
 def test_exporter_lines_are_folded_only_while_it_exports_and_info_starts_no_outage(
     caplog, exporter_logger, inner, exporter
 ):

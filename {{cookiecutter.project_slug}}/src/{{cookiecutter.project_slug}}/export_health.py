@@ -77,8 +77,11 @@ class ExportHealth:
         self._lock = threading.Lock()
         self._down_since: float | None = None
         self._lost = 0
+        # First of each logger's filters: the gRPC exporter's drops a record in
+        # the same words as the one before, as the second signal's warning is.
         for exporter_logger in exporter_loggers():
-            exporter_logger.addFilter(fold_into_running_export)
+            if fold_into_running_export not in exporter_logger.filters:
+                exporter_logger.filters.insert(0, fold_into_running_export)
 
     def run(self, export: Callable[[], bool], items: int) -> bool:
         """`export()`'s success, its exporter's records and exceptions folded."""
