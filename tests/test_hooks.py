@@ -204,9 +204,9 @@ def test_awkward_name_and_description_make_a_valid_project(cookies):
     assert project["description"] == " ".join(AWKWARD_NAMES["description"].split())
     assert "fastapi" in declared_dependencies(project_dir)
     assert AWKWARD_NAMES["project_name"] in (project_dir / "README.md").read_text()
-    # The answers land in README.md and pyproject.toml only: pytest reading that
-    # pyproject and the app serving is the check (the code variants' whole
-    # suites run in test_generation).
+    # project_name and description land in README.md and pyproject.toml only:
+    # pytest reading that pyproject and the app serving is the check (the code
+    # variants' whole suites run in test_generation).
     tests = run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"]
         + ["tests/test_server_spans.py"],

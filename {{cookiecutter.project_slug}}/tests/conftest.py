@@ -5,8 +5,10 @@ One tracer provider for the session, the service's own (resource, sampler,
 redaction) with an in-memory exporter, and one meter provider with an in-memory
 reader, both set as the global providers: code written the usual way,
 `trace.get_tracer(__name__)` or `metrics.get_meter(__name__)` in a module of
-yours, lands there as the app's does. `span_exporter` and `metric_reader` start
-each test empty, so tests stay independent.
+yours, lands there as the app's does. A global logger provider too, as
+`opentelemetry-instrument` sets one, so that what would reach OpenTelemetry
+logs shows. `span_exporter`, `metric_reader` and `log_records` start each test
+empty, so tests stay independent.
 """
 
 import dataclasses
@@ -18,6 +20,12 @@ from http.server import BaseHTTPRequestHandler
 import pytest
 from fastapi.testclient import TestClient
 from opentelemetry import metrics, trace
+from opentelemetry._logs import set_logger_provider
+from opentelemetry.sdk._logs import LoggerProvider
+from opentelemetry.sdk._logs.export import (
+    InMemoryLogRecordExporter,
+    SimpleLogRecordProcessor,
+)
 from opentelemetry.sdk.metrics import Counter, Histogram, UpDownCounter
 from opentelemetry.sdk.metrics.export import (
     AggregationTemporality,
@@ -39,6 +47,7 @@ from {{ cookiecutter.project_slug }}.telemetry import (
 from loopback_collector import LoopbackCollector, closed_port_url, http_server
 
 SPANS = InMemorySpanExporter()
+LOGS = InMemoryLogRecordExporter()
 # Delta: each read holds only what was recorded since the one before.
 METRICS = InMemoryMetricReader(
     preferred_temporality=dict.fromkeys(
@@ -71,6 +80,9 @@ def global_tracer_provider() -> TracerProvider:
     meter_provider.shutdown = meter_provider.force_flush
     trace.set_tracer_provider(provider)
     metrics.set_meter_provider(meter_provider)
+    logger_provider = LoggerProvider(resource=provider.resource)
+    logger_provider.add_log_record_processor(SimpleLogRecordProcessor(LOGS))
+    set_logger_provider(logger_provider)
     return provider
 
 
@@ -99,6 +111,13 @@ def metric_reader() -> InMemoryMetricReader:
     """Reads what this test recorded on the global meter provider."""
     METRICS.get_metrics_data()  # earlier tests' points, read and dropped
     return METRICS
+
+
+@pytest.fixture
+def log_records() -> InMemoryLogRecordExporter:
+    """The OpenTelemetry log records this test emitted, on the global provider."""
+    LOGS.clear()
+    return LOGS
 
 
 @pytest.fixture

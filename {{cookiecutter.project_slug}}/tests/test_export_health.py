@@ -161,9 +161,10 @@ def test_the_outage_starts_at_the_exporters_first_warning(
 def test_an_exporters_own_filter_hides_no_warning_from_the_outage_line(
     caplog, inner, exporter_logger, clock
 ):
-    """The gRPC exporter's logger drops a record in the same words as the one
-    before it (the SDK's DuplicateFilter): one signal's first warning, after the
-    other signal's. The outage still starts at it, with its reason."""
+    """The gRPC exporter's logger drops a record with the same message template
+    as the one before it (the SDK's DuplicateFilter): one signal's first
+    warning, after the other signal's. The outage still starts at it, with its
+    reason."""
     previous: list[object] = []
 
     def drop_repeats(record: logging.LogRecord) -> bool:

@@ -5,12 +5,6 @@ import time
 
 import pytest
 from fastapi.testclient import TestClient
-from opentelemetry._logs import get_logger_provider, set_logger_provider
-from opentelemetry.sdk._logs import LoggerProvider
-from opentelemetry.sdk._logs.export import (
-    InMemoryLogRecordExporter,
-    SimpleLogRecordProcessor,
-)
 from opentelemetry.sdk.trace import (
     Event,
     ReadableSpan,
@@ -168,17 +162,13 @@ def test_a_routes_exception_reaches_no_span_with_the_secrets_in_its_text(
         assert CREDENTIAL not in recorded, span.name
 
 
-def test_fastapi_sends_no_exception_log_past_the_redaction(settings, tracer_provider):
+def test_fastapi_sends_no_exception_log_past_the_redaction(
+    settings, tracer_provider, log_records
+):
     """FastAPI's log telemetry sends an unhandled exception's message and
-    traceback, as raised, to any logger provider set globally (as
-    `opentelemetry-instrument` sets one). The service turns it off: its log
-    lines and spans are where exceptions go, scrubbed."""
-    exporter = InMemoryLogRecordExporter()
-    logger_provider = get_logger_provider()
-    if not isinstance(logger_provider, LoggerProvider):
-        logger_provider = LoggerProvider()
-        set_logger_provider(logger_provider)
-    logger_provider.add_log_record_processor(SimpleLogRecordProcessor(exporter))
+    traceback, as raised, to the global logger provider (which
+    `opentelemetry-instrument` sets, as conftest does). The service turns it
+    off: its log lines and spans are where exceptions go, scrubbed."""
     app = create_app(settings, tracer_provider)
 
     @app.get("/fails")
@@ -188,7 +178,7 @@ def test_fastapi_sends_no_exception_log_past_the_redaction(settings, tracer_prov
     with TestClient(app, raise_server_exceptions=False) as client:
         assert client.get("/fails").status_code == 500
 
-    assert exporter.get_finished_logs() == ()
+    assert log_records.get_finished_logs() == ()
 
 
 def span_with(events=(), status=None) -> ReadableSpan:

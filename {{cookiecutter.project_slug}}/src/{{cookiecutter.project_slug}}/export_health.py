@@ -77,8 +77,8 @@ class ExportHealth:
         self._lock = threading.Lock()
         self._down_since: float | None = None
         self._lost = 0
-        # First of each logger's filters: the gRPC exporter's drops a record in
-        # the same words as the one before, as the second signal's warning is.
+        # First of each logger's filters: the gRPC exporter's drops a record with
+        # the previous one's template (a 20 s window), as the other signal's is.
         for exporter_logger in exporter_loggers():
             if fold_into_running_export not in exporter_logger.filters:
                 exporter_logger.filters.insert(0, fold_into_running_export)
