@@ -56,8 +56,10 @@ def run(
     )
 
 
-def run_generated_tests(project_dir: Path, python: str = sys.executable):
-    return run([python, "-m", "pytest", "-q", "-p", "no:cacheprovider"], project_dir)
+def run_generated_tests(project_dir: Path, *paths: str, python: str = sys.executable):
+    """The project's own suite, or the test files ``paths`` of it."""
+    command = [python, "-m", "pytest", "-q", "-p", "no:cacheprovider", *paths]
+    return run(command, project_dir)
 
 
 def text_files(project_dir: Path):

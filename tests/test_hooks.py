@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from cookiecutter.environment import StrictEnvironment
 
-from baking import declared_dependencies, run
+from baking import declared_dependencies, run_generated_tests
 from service_harness.projects import TEMPLATE_DIR
 
 HOOKS_DIR = TEMPLATE_DIR / "hooks"
@@ -207,11 +207,7 @@ def test_awkward_name_and_description_make_a_valid_project(cookies):
     # project_name and description land in README.md and pyproject.toml only:
     # pytest reading that pyproject and the app serving is the check (the code
     # variants' whole suites run in test_generation).
-    tests = run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"]
-        + ["tests/test_server_spans.py"],
-        project_dir,
-    )
+    tests = run_generated_tests(project_dir, "tests/test_server_spans.py")
     assert tests.returncode == 0, tests.stdout[-3000:]
     assert " passed" in tests.stdout
 
